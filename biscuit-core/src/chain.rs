@@ -1,0 +1,670 @@
+//! Reading a token as a delegation chain: who delegated to whom, with what
+//! rights, signed by which key.
+//!
+//! Blocks are read from the token's public wire schema (biscuit-auth's
+//! `format::schema` protobuf messages) and their facts resolved through the
+//! symbol tables, exactly as biscuit-auth itself loads them. Printed Datalog
+//! is never parsed.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use biscuit_auth::format::schema;
+use prost::Message;
+
+use crate::error::Error;
+use crate::keys::PublicKey;
+use crate::rights::{Cap, Right, validate_name};
+use crate::vocabulary::{SCHEMA_VERSION, fact};
+
+/// A token read as a delegation chain.
+///
+/// The authority block's statements are the issuer's and are trusted once
+/// the chain is verified. Later blocks' statements are claims by whoever
+/// appended them; what binds is their checks, which can only narrow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The human principal.
+    pub user: String,
+    /// The user's tenant, if the issuer named one.
+    pub tenant: Option<String>,
+    /// What the user approved, if the issuer recorded it.
+    pub intent: Option<String>,
+    /// When the grant was issued.
+    pub issued_at: SystemTime,
+    /// The root key id the token names, a hint for key selection (not signed).
+    pub root_key_id: Option<u32>,
+    /// Whether every signature was verified against a root public key. When
+    /// false, nothing in the chain is proven.
+    pub verified: bool,
+    /// Whether the token is sealed (can no longer be attenuated).
+    pub sealed: bool,
+    /// The blocks, authority first.
+    pub blocks: Vec<ChainBlock>,
+}
+
+/// What a block is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlockKind {
+    /// Block 0, signed by the issuer's root key: the user's grant to the first agent.
+    Authority,
+    /// A delegation from the current holder to another agent.
+    Hop,
+    /// The holder restricting its own token, e.g. for one tool call.
+    Narrowing,
+    /// A third party's signed statement.
+    Attestation,
+    /// A block without agentcap labels (appended by other Biscuit tooling);
+    /// its checks still apply.
+    Unlabelled,
+}
+
+impl BlockKind {
+    /// A lowercase name for display and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockKind::Authority => "authority",
+            BlockKind::Hop => "hop",
+            BlockKind::Narrowing => "narrowing",
+            BlockKind::Attestation => "attestation",
+            BlockKind::Unlabelled => "unlabelled",
+        }
+    }
+}
+
+/// Who passed authority to whom in a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    /// 0 for the authority block (user to first agent), then 1, 2, ... per hop.
+    pub depth: u32,
+    /// The delegator: the user for the authority block, else the previous holder.
+    pub from: String,
+    /// The new holder.
+    pub to: String,
+}
+
+/// Which key signed a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    /// The issuer's root key (the authority block).
+    Root {
+        /// The root key id named by the token, if any.
+        key_id: Option<u32>,
+    },
+    /// The holder of the token at that point, anonymously (a plain block).
+    Holder,
+    /// An agent's or third party's key (a Biscuit third-party block).
+    Key {
+        /// The signing key.
+        key: PublicKey,
+        /// Whether it is the key the chain binds to the delegating holder,
+        /// i.e. the block proves who delegated.
+        is_delegator: bool,
+    },
+}
+
+/// One block of a [`Chain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBlock {
+    /// Position in the token (0 is the authority block).
+    pub index: usize,
+    /// What the block is.
+    pub kind: BlockKind,
+    /// For the authority block and hops: who delegated to whom.
+    pub delegation: Option<Delegation>,
+    /// The holder of the token after this block.
+    pub holder: String,
+    /// The key bound to the holder after this block, if any.
+    pub holder_key: Option<PublicKey>,
+    /// Who signed the block.
+    pub signer: Signer,
+    /// Whether the block's signatures were verified (see [`Chain::verified`]).
+    pub verified: bool,
+    /// Rights the block states (its check enforces them).
+    pub rights: Vec<Right>,
+    /// Caps the block states.
+    pub caps: Vec<Cap>,
+    /// The expiry the block states.
+    pub expires_at: Option<SystemTime>,
+    /// The maximum depth the block states.
+    pub max_depth: Option<u32>,
+    /// An attestation's statement.
+    pub attestation: Option<String>,
+    /// The block's revocation id (its signature), hex.
+    pub revocation_id: String,
+}
+
+impl Chain {
+    /// The first agent, the user's direct delegate.
+    pub fn first_agent(&self) -> &str {
+        self.blocks.first().map_or("", |b| b.holder.as_str())
+    }
+
+    /// The current holder: the last agent delegated to.
+    pub fn holder(&self) -> &str {
+        self.blocks.last().map_or("", |b| b.holder.as_str())
+    }
+
+    /// The key bound to the current holder, if any.
+    pub fn holder_key(&self) -> Option<PublicKey> {
+        self.blocks.last().and_then(|b| b.holder_key)
+    }
+
+    /// The agents in order, first agent to current holder.
+    pub fn agents(&self) -> Vec<&str> {
+        self.blocks
+            .iter()
+            .filter_map(|b| b.delegation.as_ref().map(|d| d.to.as_str()))
+            .collect()
+    }
+
+    /// The number of hops.
+    pub fn depth(&self) -> u32 {
+        self.hops().count() as u32
+    }
+
+    /// The hop blocks.
+    pub fn hops(&self) -> impl Iterator<Item = &ChainBlock> {
+        self.blocks.iter().filter(|b| b.kind == BlockKind::Hop)
+    }
+
+    /// The smallest maximum depth any block states.
+    pub fn max_depth(&self) -> Option<u32> {
+        self.blocks.iter().filter_map(|b| b.max_depth).min()
+    }
+
+    /// The earliest expiry any block states.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.blocks.iter().filter_map(|b| b.expires_at).min()
+    }
+
+    /// The tightest cap on `operation`'s quantity `name` stated in the chain.
+    pub fn cap(&self, operation: &str, name: &str) -> Option<i64> {
+        self.blocks
+            .iter()
+            .flat_map(|b| &b.caps)
+            .filter(|c| c.operation == operation && c.name == name)
+            .map(|c| c.max)
+            .min()
+    }
+
+    /// Whether every block that states rights states one covering `right`:
+    /// whether the chain, as stated, holds it.
+    pub fn holds(&self, right: &Right) -> bool {
+        self.blocks
+            .iter()
+            .filter(|b| !b.rights.is_empty())
+            .all(|b| b.rights.iter().any(|held| held.covers(right)))
+    }
+
+    /// Whether the stated rights allow `operation` on the concrete `resource`.
+    pub fn allows(&self, resource: &str, operation: &str) -> bool {
+        self.blocks
+            .iter()
+            .filter(|b| !b.rights.is_empty())
+            .all(|b| b.rights.iter().any(|held| held.allows(resource, operation)))
+    }
+
+    /// The revocation ids of all blocks, in order (hex).
+    pub fn revocation_ids(&self) -> Vec<&str> {
+        self.blocks
+            .iter()
+            .map(|b| b.revocation_id.as_str())
+            .collect()
+    }
+
+    /// Checks the rules Datalog cannot express: the number of hops is within
+    /// every stated maximum depth, and a holder bound to a key hands the token
+    /// on only in a hop signed by that key.
+    pub fn validate(&self) -> Result<(), Error> {
+        let depth = self.depth();
+        if let Some(max_depth) = self.max_depth() {
+            if depth > max_depth {
+                return Err(Error::DepthExceeded { depth, max_depth });
+            }
+        }
+        let mut bound_key = None;
+        for block in &self.blocks {
+            if block.kind == BlockKind::Hop {
+                if let Some(expected) = bound_key {
+                    match &block.signer {
+                        Signer::Key { key, .. } if *key == expected => {}
+                        Signer::Key { .. } => {
+                            return Err(Error::WrongHopSigner { block: block.index });
+                        }
+                        _ => return Err(Error::UnsignedHop { block: block.index }),
+                    }
+                }
+            }
+            bound_key = block.holder_key;
+        }
+        Ok(())
+    }
+
+    /// Reads a serialized token. `verified` records whether the caller has
+    /// verified these exact bytes against a root key.
+    pub(crate) fn decode(bytes: &[u8], verified: bool) -> Result<Chain, Error> {
+        let token =
+            schema::Biscuit::decode(bytes).map_err(|e| Error::MalformedToken(e.to_string()))?;
+        if token.authority.external_signature.is_some() {
+            return Err(Error::NotAgentcapToken(
+                "the authority block is a third-party block",
+            ));
+        }
+        let sealed = matches!(
+            token.proof.content,
+            Some(schema::proof::Content::FinalSignature(_))
+        );
+        let mut symbols = Symbols::default();
+
+        let authority = decode_block(&token.authority, &mut symbols, 0)?;
+        let mut chain = read_authority(&authority, &token, verified)?;
+
+        for (offset, signed) in token.blocks.iter().enumerate() {
+            let index = offset + 1;
+            let statements = decode_block(signed, &mut symbols, index)?;
+            let block = read_block(&chain, index, signed, &statements, verified)?;
+            chain.blocks.push(block);
+        }
+        chain.sealed = sealed;
+        Ok(chain)
+    }
+}
+
+/// The symbol table of first-party blocks, which accumulates block by block.
+#[derive(Default)]
+struct Symbols {
+    shared: Vec<String>,
+}
+
+/// biscuit-auth's fixed table covers indices below this offset.
+const SYMBOL_OFFSET: u64 = 1024;
+
+/// A decoded term.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Str(String),
+    Int(i64),
+    Date(u64),
+    Bytes(Vec<u8>),
+    Other,
+}
+
+/// The facts of one block, by predicate name.
+struct Statements {
+    facts: HashMap<String, Vec<Vec<Value>>>,
+}
+
+impl Statements {
+    fn all(&self, name: &str) -> &[Vec<Value>] {
+        self.facts.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The single fact `name`, if stated; more than one distinct is malformed.
+    fn one(&self, name: &str, block: usize) -> Result<Option<&[Value]>, Error> {
+        match self.all(name) {
+            [] => Ok(None),
+            [only] => Ok(Some(only)),
+            [first, rest @ ..] if rest.iter().all(|f| f == first) => Ok(Some(first)),
+            _ => Err(malformed(block, format!("more than one {name} fact"))),
+        }
+    }
+}
+
+fn malformed(block: usize, reason: impl Into<String>) -> Error {
+    Error::MalformedBlock {
+        block,
+        reason: reason.into(),
+    }
+}
+
+fn decode_block(
+    signed: &schema::SignedBlock,
+    symbols: &mut Symbols,
+    index: usize,
+) -> Result<Statements, Error> {
+    let block = schema::Block::decode(signed.block.as_slice())
+        .map_err(|e| malformed(index, format!("cannot decode block: {e}")))?;
+    // A third-party block has its own symbol table; first-party blocks share one.
+    let own;
+    let table: &[String] = if signed.external_signature.is_some() {
+        own = block.symbols;
+        &own
+    } else {
+        symbols.shared.extend(block.symbols);
+        &symbols.shared
+    };
+    let defaults = biscuit_auth::datalog::SymbolTable::new();
+    let symbol = |i: u64| -> Result<String, Error> {
+        let found = if i < SYMBOL_OFFSET {
+            defaults.get_symbol(i).map(str::to_owned)
+        } else {
+            usize::try_from(i - SYMBOL_OFFSET)
+                .ok()
+                .and_then(|j| table.get(j))
+                .cloned()
+        };
+        found.ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
+    };
+    let mut facts: HashMap<String, Vec<Vec<Value>>> = HashMap::new();
+    for f in &block.facts {
+        let name = symbol(f.predicate.name)?;
+        let mut terms = Vec::with_capacity(f.predicate.terms.len());
+        for term in &f.predicate.terms {
+            use schema::term::Content;
+            terms.push(match &term.content {
+                Some(Content::String(i)) => Value::Str(symbol(*i)?),
+                Some(Content::Integer(n)) => Value::Int(*n),
+                Some(Content::Date(d)) => Value::Date(*d),
+                Some(Content::Bytes(b)) => Value::Bytes(b.clone()),
+                _ => Value::Other,
+            });
+        }
+        facts.entry(name).or_default().push(terms);
+    }
+    Ok(Statements { facts })
+}
+
+fn date(seconds: u64, block: usize) -> Result<SystemTime, Error> {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(seconds))
+        .ok_or_else(|| malformed(block, "date out of range"))
+}
+
+fn text(fact: &[Value], position: usize, block: usize, name: &str) -> Result<String, Error> {
+    match fact.get(position) {
+        Some(Value::Str(s)) => Ok(s.clone()),
+        _ => Err(malformed(
+            block,
+            format!("{name} expects a string in position {position}"),
+        )),
+    }
+}
+
+fn single_text(statements: &Statements, name: &str, block: usize) -> Result<Option<String>, Error> {
+    match statements.one(name, block)? {
+        None => Ok(None),
+        Some(f) if f.len() == 1 => text(f, 0, block, name).map(Some),
+        Some(_) => Err(malformed(block, format!("{name} takes one term"))),
+    }
+}
+
+/// Reads what every labelled block may state: rights, caps, expiry, max depth.
+struct Restrictions {
+    rights: Vec<Right>,
+    caps: Vec<Cap>,
+    expires_at: Option<SystemTime>,
+    max_depth: Option<u32>,
+}
+
+fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictions, Error> {
+    let mut rights = Vec::new();
+    for f in statements.all(fact::RIGHT) {
+        let (resource, operation) = match f.as_slice() {
+            [Value::Str(r), Value::Str(o)] => (r, o),
+            _ => {
+                return Err(malformed(
+                    block,
+                    "right(resource, operation) expects two strings",
+                ));
+            }
+        };
+        let right = Right::new(resource, operation)
+            .map_err(|e| malformed(block, format!("bad right: {e}")))?;
+        if !rights.contains(&right) {
+            rights.push(right);
+        }
+    }
+    let mut caps = Vec::new();
+    for f in statements.all(fact::CAP) {
+        let cap = match f.as_slice() {
+            [Value::Str(o), Value::Str(n), Value::Int(max)] => Cap::new(o, n, *max),
+            _ => {
+                return Err(malformed(
+                    block,
+                    "cap(operation, name, max) expects two strings and an integer",
+                ));
+            }
+        }
+        .map_err(|e| malformed(block, format!("bad cap: {e}")))?;
+        if !caps.contains(&cap) {
+            caps.push(cap);
+        }
+    }
+    // Several expiries or depths are not ambiguous: the smallest binds.
+    let mut expires_at = None;
+    for f in statements.all(fact::EXPIRES) {
+        let at = match f.as_slice() {
+            [Value::Date(d)] => date(*d, block)?,
+            _ => return Err(malformed(block, "expires(date) expects a date")),
+        };
+        expires_at = Some(expires_at.map_or(at, |e: SystemTime| e.min(at)));
+    }
+    let mut max_depth = None;
+    for f in statements.all(fact::MAX_DEPTH) {
+        let depth = match f.as_slice() {
+            [Value::Int(n)] => {
+                u32::try_from(*n).map_err(|_| malformed(block, "max_depth out of range"))?
+            }
+            _ => return Err(malformed(block, "max_depth(n) expects an integer")),
+        };
+        max_depth = Some(max_depth.map_or(depth, |m: u32| m.min(depth)));
+    }
+    Ok(Restrictions {
+        rights,
+        caps,
+        expires_at,
+        max_depth,
+    })
+}
+
+fn agent_key(
+    statements: &Statements,
+    agent: &str,
+    block: usize,
+) -> Result<Option<PublicKey>, Error> {
+    let Some(f) = statements.one(fact::AGENT_KEY, block)? else {
+        return Ok(None);
+    };
+    match f {
+        [Value::Str(name), Value::Bytes(key)] if name == agent => PublicKey::from_bytes(key)
+            .map(Some)
+            .map_err(|_| malformed(block, "agent_key is not an Ed25519 public key")),
+        [Value::Str(_), Value::Bytes(_)] => Err(malformed(
+            block,
+            "agent_key names an agent other than the new holder",
+        )),
+        _ => Err(malformed(
+            block,
+            "agent_key(name, key) expects a string and bytes",
+        )),
+    }
+}
+
+fn revocation_id(signed: &schema::SignedBlock) -> String {
+    hex::encode(&signed.signature)
+}
+
+fn read_authority(
+    statements: &Statements,
+    token: &schema::Biscuit,
+    verified: bool,
+) -> Result<Chain, Error> {
+    match statements.one(fact::SCHEMA, 0)? {
+        Some([Value::Int(SCHEMA_VERSION)]) => {}
+        Some(_) => {
+            return Err(Error::NotAgentcapToken(
+                "unsupported agentcap schema version",
+            ));
+        }
+        None => {
+            return Err(Error::NotAgentcapToken(
+                "the authority block has no agentcap fact",
+            ));
+        }
+    }
+    let user = single_text(statements, fact::USER, 0)?
+        .ok_or(Error::NotAgentcapToken("the authority block names no user"))?;
+    let agent = single_text(statements, fact::AGENT, 0)?.ok_or(Error::NotAgentcapToken(
+        "the authority block names no agent",
+    ))?;
+    validate_name("user", &user).map_err(|e| malformed(0, e.to_string()))?;
+    validate_name("agent", &agent).map_err(|e| malformed(0, e.to_string()))?;
+    let issued_at = match statements.one(fact::ISSUED_AT, 0)? {
+        Some([Value::Date(d)]) => date(*d, 0)?,
+        _ => {
+            return Err(Error::NotAgentcapToken(
+                "the authority block has no issued_at date",
+            ));
+        }
+    };
+    let restrictions = read_restrictions(statements, 0)?;
+    if restrictions.rights.is_empty() {
+        return Err(Error::NotAgentcapToken(
+            "the authority block grants no rights",
+        ));
+    }
+    if restrictions.expires_at.is_none() {
+        return Err(Error::NotAgentcapToken("the authority block has no expiry"));
+    }
+    let holder_key = agent_key(statements, &agent, 0)?;
+    let authority = ChainBlock {
+        index: 0,
+        kind: BlockKind::Authority,
+        delegation: Some(Delegation {
+            depth: 0,
+            from: user.clone(),
+            to: agent.clone(),
+        }),
+        holder: agent,
+        holder_key,
+        signer: Signer::Root {
+            key_id: token.root_key_id,
+        },
+        verified,
+        rights: restrictions.rights,
+        caps: restrictions.caps,
+        expires_at: restrictions.expires_at,
+        max_depth: restrictions.max_depth,
+        attestation: None,
+        revocation_id: revocation_id(&token.authority),
+    };
+    Ok(Chain {
+        user,
+        tenant: single_text(statements, fact::TENANT, 0)?,
+        intent: single_text(statements, fact::INTENT, 0)?,
+        issued_at,
+        root_key_id: token.root_key_id,
+        verified,
+        sealed: false,
+        blocks: vec![authority],
+    })
+}
+
+fn read_block(
+    chain: &Chain,
+    index: usize,
+    signed: &schema::SignedBlock,
+    statements: &Statements,
+    verified: bool,
+) -> Result<ChainBlock, Error> {
+    let previous_holder = chain.holder().to_owned();
+    let previous_key = chain.holder_key();
+    let signer_key = match &signed.external_signature {
+        None => None,
+        Some(external) => {
+            let key = biscuit_auth::PublicKey::from_proto(&external.public_key)
+                .ok()
+                .and_then(|k| PublicKey::from_biscuit(k).ok())
+                .ok_or_else(|| malformed(index, "third-party signer is not an Ed25519 key"))?;
+            Some(key)
+        }
+    };
+    let delegation = match statements.one(fact::DELEGATION, index)? {
+        None => None,
+        Some([Value::Int(depth), Value::Str(from), Value::Str(to)]) => {
+            let expected = chain.depth() + 1;
+            if u32::try_from(*depth).ok() != Some(expected) {
+                return Err(malformed(
+                    index,
+                    format!("hop states depth {depth}, but it is hop {expected}"),
+                ));
+            }
+            if *from != previous_holder {
+                return Err(malformed(index, "hop is not from the current holder"));
+            }
+            validate_name("agent", to).map_err(|e| malformed(index, e.to_string()))?;
+            Some(Delegation {
+                depth: expected,
+                from: from.clone(),
+                to: to.clone(),
+            })
+        }
+        Some(_) => {
+            return Err(malformed(
+                index,
+                "delegation(depth, from, to) expects an integer and two strings",
+            ));
+        }
+    };
+    let narrowing = single_text(statements, fact::NARROWING, index)?;
+    let attestation = single_text(statements, fact::ATTESTATION, index)?;
+    let kind = match (&delegation, &narrowing, &attestation) {
+        (Some(_), None, None) => BlockKind::Hop,
+        (None, Some(holder), None) => {
+            if *holder != previous_holder {
+                return Err(malformed(
+                    index,
+                    "narrowing by an agent other than the holder",
+                ));
+            }
+            BlockKind::Narrowing
+        }
+        (None, None, Some(_)) if signer_key.is_some() => BlockKind::Attestation,
+        (None, None, Some(_)) => {
+            return Err(malformed(
+                index,
+                "an attestation must be a signed third-party block",
+            ));
+        }
+        (None, None, None) => BlockKind::Unlabelled,
+        _ => {
+            return Err(malformed(
+                index,
+                "a block is one of hop, narrowing or attestation",
+            ));
+        }
+    };
+    let restrictions = read_restrictions(statements, index)?;
+    let (holder, holder_key) = match &delegation {
+        Some(d) => (d.to.clone(), agent_key(statements, &d.to, index)?),
+        None => {
+            if !statements.all(fact::AGENT_KEY).is_empty() {
+                return Err(malformed(index, "only a hop may bind a key to an agent"));
+            }
+            (previous_holder, previous_key)
+        }
+    };
+    let signer = match signer_key {
+        None => Signer::Holder,
+        Some(key) => Signer::Key {
+            is_delegator: kind == BlockKind::Hop && previous_key == Some(key),
+            key,
+        },
+    };
+    Ok(ChainBlock {
+        index,
+        kind,
+        delegation,
+        holder,
+        holder_key,
+        signer,
+        verified,
+        rights: restrictions.rights,
+        caps: restrictions.caps,
+        expires_at: restrictions.expires_at,
+        max_depth: restrictions.max_depth,
+        attestation,
+        revocation_id: revocation_id(signed),
+    })
+}

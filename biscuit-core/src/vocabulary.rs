@@ -1,0 +1,322 @@
+//! The fact vocabulary: every predicate agentcap writes or reads, and the
+//! builders of every block it writes. Defined once, used by mint, hop,
+//! narrowing, attestation, inspect and the local check alike; documented in
+//! `docs/token-schema.md`.
+//!
+//! Every value is passed as a biscuit-auth builder term. No caller-supplied
+//! value is ever formatted into Datalog source: there is no Datalog source in
+//! this module at all.
+
+use biscuit_auth::builder::{
+    Binary, BlockBuilder, Check, CheckKind, Expression, Fact, Op, Policy, PolicyKind, Predicate,
+    Rule, Term,
+};
+
+use crate::rights::{Cap, Right};
+
+/// Version of the vocabulary, stated in the authority block.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Predicate names stated by blocks.
+pub mod fact {
+    /// `agentcap(version)`: the authority block is an agentcap grant of this vocabulary version.
+    pub const SCHEMA: &str = "agentcap";
+    /// `user(name)`: the human principal (authority only).
+    pub const USER: &str = "user";
+    /// `tenant(name)`: the user's tenant (authority only, optional).
+    pub const TENANT: &str = "tenant";
+    /// `agent(name)`: the first agent, the user's delegate (authority only).
+    pub const AGENT: &str = "agent";
+    /// `agent_key(name, key_bytes)`: the Ed25519 key the named agent holds (authority or hop).
+    pub const AGENT_KEY: &str = "agent_key";
+    /// `right(resource_pattern, operation)`: a right stated by the block.
+    pub const RIGHT: &str = "right";
+    /// `cap(operation, name, max)`: a numeric cap stated by the block.
+    pub const CAP: &str = "cap";
+    /// `issued_at(date)`: when the grant was issued (authority only).
+    pub const ISSUED_AT: &str = "issued_at";
+    /// `expires(date)`: the block's expiry.
+    pub const EXPIRES: &str = "expires";
+    /// `max_depth(n)`: the maximum number of hops in the chain.
+    pub const MAX_DEPTH: &str = "max_depth";
+    /// `intent(text)`: what the user approved (authority only, optional).
+    pub const INTENT: &str = "intent";
+    /// `delegation(depth, from, to)`: the block is a hop from `from` to `to`.
+    pub const DELEGATION: &str = "delegation";
+    /// `narrowing(holder)`: the block is the holder restricting itself.
+    pub const NARROWING: &str = "narrowing";
+    /// `attestation(statement)`: a third party's signed statement.
+    pub const ATTESTATION: &str = "attestation";
+}
+
+/// Predicate names of the request, supplied by the authorizer (the service
+/// or the local check), never by a token.
+pub mod request {
+    /// `resource(name)`: the concrete resource requested.
+    pub const RESOURCE: &str = "resource";
+    /// `operation(name)`: the operation requested.
+    pub const OPERATION: &str = "operation";
+    /// `time(date)`: the time of the request.
+    pub const TIME: &str = "time";
+    /// `quantity(name, value)`: a numeric parameter of the request, bounded by caps.
+    pub const QUANTITY: &str = "quantity";
+}
+
+fn string(value: &str) -> Term {
+    Term::Str(value.to_owned())
+}
+
+fn var(name: &str) -> Term {
+    Term::Variable(name.to_owned())
+}
+
+fn pred(name: &str, terms: Vec<Term>) -> Predicate {
+    Predicate {
+        name: name.to_owned(),
+        terms,
+    }
+}
+
+fn query(body: Vec<Predicate>, expressions: Vec<Expression>) -> Rule {
+    Rule::new(pred("query", vec![]), body, expressions, vec![])
+}
+
+fn expression(left: Term, right: Term, op: Binary) -> Expression {
+    Expression {
+        ops: vec![Op::Value(left), Op::Value(right), Op::Binary(op)],
+    }
+}
+
+/// `name(terms...)` as a fact.
+pub fn fact(name: &str, terms: Vec<Term>) -> Fact {
+    Fact::new(name.to_owned(), terms)
+}
+
+/// `check if time($time), $time <= expires`.
+pub fn expiry_check(expires: u64) -> Check {
+    Check {
+        queries: vec![query(
+            vec![pred(request::TIME, vec![var("time")])],
+            vec![expression(
+                var("time"),
+                Term::Date(expires),
+                Binary::LessOrEqual,
+            )],
+        )],
+        kind: CheckKind::One,
+    }
+}
+
+/// The rights check: the request must fall under one of `rights`.
+///
+/// One alternative per right: `resource(R), operation(O)` for an exact
+/// resource, `resource($resource), operation(O), $resource.starts_with(P)`
+/// for a wildcard.
+pub fn rights_check(rights: &[Right]) -> Check {
+    let queries = rights
+        .iter()
+        .map(|right| {
+            let operation = pred(request::OPERATION, vec![string(&right.operation)]);
+            match right.resource.prefix() {
+                None => query(
+                    vec![
+                        pred(request::RESOURCE, vec![string(right.resource.as_str())]),
+                        operation,
+                    ],
+                    vec![],
+                ),
+                Some(prefix) => query(
+                    vec![pred(request::RESOURCE, vec![var("resource")]), operation],
+                    vec![expression(var("resource"), string(prefix), Binary::Prefix)],
+                ),
+            }
+        })
+        .collect();
+    Check {
+        queries,
+        kind: CheckKind::One,
+    }
+}
+
+/// The cap check: `check if operation($op), $op != O or quantity(N, $n), $n <= MAX`.
+///
+/// A request for the capped operation must carry the quantity, within bounds.
+pub fn cap_check(cap: &Cap) -> Check {
+    Check {
+        queries: vec![
+            query(
+                vec![pred(request::OPERATION, vec![var("op")])],
+                vec![expression(
+                    var("op"),
+                    string(&cap.operation),
+                    Binary::NotEqual,
+                )],
+            ),
+            query(
+                vec![pred(request::QUANTITY, vec![string(&cap.name), var("n")])],
+                vec![expression(
+                    var("n"),
+                    Term::Integer(cap.max),
+                    Binary::LessOrEqual,
+                )],
+            ),
+        ],
+        kind: CheckKind::One,
+    }
+}
+
+/// The authorizer's only policy in the local check: `allow if true`. Every
+/// restriction lives in the token's checks.
+pub fn allow_all_policy() -> Policy {
+    Policy {
+        queries: vec![query(
+            vec![],
+            vec![Expression {
+                ops: vec![Op::Value(Term::Bool(true))],
+            }],
+        )],
+        kind: PolicyKind::Allow,
+    }
+}
+
+/// What a block states about the authority it passes on: rights, caps, expiry
+/// and maximum depth, as facts (for inspection) and checks (for enforcement).
+pub(crate) struct Restrictions<'a> {
+    pub rights: &'a [Right],
+    pub caps: &'a [Cap],
+    pub expires: u64,
+    pub max_depth: Option<u32>,
+}
+
+impl Restrictions<'_> {
+    fn facts_and_checks(&self) -> (Vec<Fact>, Vec<Check>) {
+        let mut facts = Vec::with_capacity(self.rights.len() + self.caps.len() + 2);
+        for right in self.rights {
+            facts.push(fact(
+                fact::RIGHT,
+                vec![string(right.resource.as_str()), string(&right.operation)],
+            ));
+        }
+        for cap in self.caps {
+            facts.push(fact(
+                fact::CAP,
+                vec![
+                    string(&cap.operation),
+                    string(&cap.name),
+                    Term::Integer(cap.max),
+                ],
+            ));
+        }
+        facts.push(fact(fact::EXPIRES, vec![Term::Date(self.expires)]));
+        if let Some(max_depth) = self.max_depth {
+            facts.push(fact(
+                fact::MAX_DEPTH,
+                vec![Term::Integer(i64::from(max_depth))],
+            ));
+        }
+        let mut checks = Vec::with_capacity(2 + self.caps.len());
+        checks.push(expiry_check(self.expires));
+        checks.push(rights_check(self.rights));
+        checks.extend(self.caps.iter().map(cap_check));
+        (facts, checks)
+    }
+
+    fn into_block(self, mut facts: Vec<Fact>) -> BlockBuilder {
+        let (more_facts, checks) = self.facts_and_checks();
+        facts.extend(more_facts);
+        BlockBuilder {
+            facts,
+            checks,
+            ..BlockBuilder::default()
+        }
+    }
+}
+
+/// The principals of an authority block.
+pub(crate) struct Principals<'a> {
+    pub user: &'a str,
+    pub tenant: Option<&'a str>,
+    pub agent: &'a str,
+    pub agent_key: Option<Vec<u8>>,
+    pub issued_at: u64,
+    pub intent: Option<&'a str>,
+}
+
+/// The authority block of a grant.
+pub(crate) fn authority_block(
+    principals: Principals<'_>,
+    restrictions: Restrictions<'_>,
+) -> BlockBuilder {
+    let mut facts = vec![
+        fact(fact::SCHEMA, vec![Term::Integer(SCHEMA_VERSION)]),
+        fact(fact::USER, vec![string(principals.user)]),
+        fact(fact::AGENT, vec![string(principals.agent)]),
+        fact(fact::ISSUED_AT, vec![Term::Date(principals.issued_at)]),
+    ];
+    if let Some(tenant) = principals.tenant {
+        facts.push(fact(fact::TENANT, vec![string(tenant)]));
+    }
+    if let Some(key) = principals.agent_key {
+        facts.push(fact(
+            fact::AGENT_KEY,
+            vec![string(principals.agent), Term::Bytes(key)],
+        ));
+    }
+    if let Some(intent) = principals.intent {
+        facts.push(fact(fact::INTENT, vec![string(intent)]));
+    }
+    restrictions.into_block(facts)
+}
+
+/// A hop block: `delegation(depth, from, to)`, the new holder's key if any,
+/// and the narrowed restrictions.
+pub(crate) fn hop_block(
+    depth: u32,
+    from: &str,
+    to: &str,
+    to_key: Option<Vec<u8>>,
+    restrictions: Restrictions<'_>,
+) -> BlockBuilder {
+    let mut facts = vec![fact(
+        fact::DELEGATION,
+        vec![Term::Integer(i64::from(depth)), string(from), string(to)],
+    )];
+    if let Some(key) = to_key {
+        facts.push(fact(fact::AGENT_KEY, vec![string(to), Term::Bytes(key)]));
+    }
+    restrictions.into_block(facts)
+}
+
+/// A narrowing block: `narrowing(holder)` and exactly one right.
+pub(crate) fn narrowing_block(holder: &str, restrictions: Restrictions<'_>) -> BlockBuilder {
+    restrictions.into_block(vec![fact(fact::NARROWING, vec![string(holder)])])
+}
+
+/// An attestation block: `attestation(statement)`, no checks.
+pub(crate) fn attestation_block(statement: &str) -> BlockBuilder {
+    BlockBuilder {
+        facts: vec![fact(fact::ATTESTATION, vec![string(statement)])],
+        ..BlockBuilder::default()
+    }
+}
+
+/// The request facts the local check supplies.
+pub(crate) fn request_facts(
+    resource: &str,
+    operation: &str,
+    time: u64,
+    quantities: &[(String, i64)],
+) -> Vec<Fact> {
+    let mut facts = vec![
+        fact(request::RESOURCE, vec![string(resource)]),
+        fact(request::OPERATION, vec![string(operation)]),
+        fact(request::TIME, vec![Term::Date(time)]),
+    ];
+    for (name, value) in quantities {
+        facts.push(fact(
+            request::QUANTITY,
+            vec![string(name), Term::Integer(*value)],
+        ));
+    }
+    facts
+}
