@@ -120,14 +120,17 @@ pub struct ChainBlock {
     pub signer: Signer,
     /// Whether the block's signatures were verified (see [`Chain::verified`]).
     pub verified: bool,
-    /// Rights the block states (its check enforces them).
+    /// The rights the block's rights check enforces (empty: no rights check).
     pub rights: Vec<Right>,
-    /// Caps the block states.
+    /// The caps the block's checks enforce.
     pub caps: Vec<Cap>,
-    /// The expiry the block states.
+    /// The expiry the block's check enforces.
     pub expires_at: Option<SystemTime>,
     /// The maximum depth the block states.
     pub max_depth: Option<u32>,
+    /// Checks of shapes agentcap does not write. They are enforced all the
+    /// same; inspection can only count them.
+    pub other_checks: usize,
     /// An attestation's statement.
     pub attestation: Option<String>,
     /// The block's revocation id (its signature), hex.
@@ -287,12 +290,33 @@ enum Value {
     Int(i64),
     Date(u64),
     Bytes(Vec<u8>),
+    Variable(u32),
     Other,
 }
 
-/// The facts of one block, by predicate name.
+/// The facts of one block, by predicate name, and its checks.
 struct Statements {
     facts: HashMap<String, Vec<Vec<Value>>>,
+    checks: Vec<CheckShape>,
+}
+
+/// A check, decoded far enough to recognise the shapes agentcap writes.
+struct CheckShape {
+    kind_is_one: bool,
+    queries: Vec<QueryShape>,
+}
+
+struct QueryShape {
+    scoped: bool,
+    body: Vec<(String, Vec<Value>)>,
+    expressions: Vec<Vec<OpShape>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum OpShape {
+    Value(Value),
+    Binary(i32),
+    Other,
 }
 
 impl Statements {
@@ -346,23 +370,181 @@ fn decode_block(
         };
         found.ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
     };
+    let value = |term: &schema::Term| -> Result<Value, Error> {
+        use schema::term::Content;
+        Ok(match &term.content {
+            Some(Content::String(i)) => Value::Str(symbol(*i)?),
+            Some(Content::Integer(n)) => Value::Int(*n),
+            Some(Content::Date(d)) => Value::Date(*d),
+            Some(Content::Bytes(b)) => Value::Bytes(b.clone()),
+            Some(Content::Variable(v)) => Value::Variable(*v),
+            _ => Value::Other,
+        })
+    };
+    let predicate = |p: &schema::Predicate| -> Result<(String, Vec<Value>), Error> {
+        let terms = p.terms.iter().map(value).collect::<Result<Vec<_>, _>>()?;
+        Ok((symbol(p.name)?, terms))
+    };
     let mut facts: HashMap<String, Vec<Vec<Value>>> = HashMap::new();
     for f in &block.facts {
-        let name = symbol(f.predicate.name)?;
-        let mut terms = Vec::with_capacity(f.predicate.terms.len());
-        for term in &f.predicate.terms {
-            use schema::term::Content;
-            terms.push(match &term.content {
-                Some(Content::String(i)) => Value::Str(symbol(*i)?),
-                Some(Content::Integer(n)) => Value::Int(*n),
-                Some(Content::Date(d)) => Value::Date(*d),
-                Some(Content::Bytes(b)) => Value::Bytes(b.clone()),
-                _ => Value::Other,
-            });
-        }
+        let (name, terms) = predicate(&f.predicate)?;
         facts.entry(name).or_default().push(terms);
     }
-    Ok(Statements { facts })
+    let mut checks = Vec::with_capacity(block.checks.len());
+    for check in &block.checks {
+        let mut queries = Vec::with_capacity(check.queries.len());
+        for rule in &check.queries {
+            let body = rule
+                .body
+                .iter()
+                .map(predicate)
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut expressions = Vec::with_capacity(rule.expressions.len());
+            for expression in &rule.expressions {
+                let mut ops = Vec::with_capacity(expression.ops.len());
+                for op in &expression.ops {
+                    use schema::op::Content;
+                    ops.push(match &op.content {
+                        Some(Content::Value(term)) => OpShape::Value(value(term)?),
+                        Some(Content::Binary(binary)) => OpShape::Binary(binary.kind),
+                        _ => OpShape::Other,
+                    });
+                }
+                expressions.push(ops);
+            }
+            queries.push(QueryShape {
+                scoped: !rule.scope.is_empty(),
+                body,
+                expressions,
+            });
+        }
+        checks.push(CheckShape {
+            kind_is_one: matches!(check.kind, None | Some(0)),
+            queries,
+        });
+    }
+    if !block.scope.is_empty() {
+        // A block-level scope widens what its checks see: none are recognised.
+        for check in &mut checks {
+            check.kind_is_one = false;
+        }
+    }
+    Ok(Statements { facts, checks })
+}
+
+/// What a recognised check enforces.
+enum Enforced {
+    Expiry(u64),
+    Rights(Vec<Right>),
+    Cap(Cap),
+}
+
+use biscuit_auth::format::schema::op_binary::Kind as BinaryKind;
+
+fn binary_is(op: &OpShape, kind: BinaryKind) -> bool {
+    *op == OpShape::Binary(kind as i32)
+}
+
+/// Recognises the checks [`crate::vocabulary`] writes; anything else is `None`.
+fn recognise(check: &CheckShape) -> Option<Enforced> {
+    use crate::vocabulary::request;
+    if !check.kind_is_one || check.queries.iter().any(|q| q.scoped) {
+        return None;
+    }
+    match check.queries.as_slice() {
+        [q] if matches!(q.body.as_slice(), [(name, _)] if name == request::TIME) => {
+            match (q.body.as_slice(), q.expressions.as_slice()) {
+                ([(_, t)], [e]) => match (t.as_slice(), e.as_slice()) {
+                    (
+                        [Value::Variable(a)],
+                        [
+                            OpShape::Value(Value::Variable(b)),
+                            OpShape::Value(Value::Date(d)),
+                            op,
+                        ],
+                    ) if a == b && binary_is(op, BinaryKind::LessOrEqual) => {
+                        Some(Enforced::Expiry(*d))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        [q0, q1]
+            if q0.body.len() == 1
+                && q0.body[0].0 == request::OPERATION
+                && q1.body.len() == 1
+                && q1.body[0].0 == request::QUANTITY =>
+        {
+            recognise_cap(q0, q1)
+        }
+        queries => queries
+            .iter()
+            .map(recognise_right)
+            .collect::<Option<Vec<_>>>()
+            .map(Enforced::Rights),
+    }
+}
+
+fn recognise_cap(q0: &QueryShape, q1: &QueryShape) -> Option<Enforced> {
+    let operation = match (q0.body[0].1.as_slice(), q0.expressions.as_slice()) {
+        ([Value::Variable(a)], [e]) => match e.as_slice() {
+            [
+                OpShape::Value(Value::Variable(b)),
+                OpShape::Value(Value::Str(op)),
+                kind,
+            ] if a == b && binary_is(kind, BinaryKind::NotEqual) => op,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    match (q1.body[0].1.as_slice(), q1.expressions.as_slice()) {
+        ([Value::Str(name), Value::Variable(a)], [e]) => match e.as_slice() {
+            [
+                OpShape::Value(Value::Variable(b)),
+                OpShape::Value(Value::Int(max)),
+                kind,
+            ] if a == b && binary_is(kind, BinaryKind::LessOrEqual) => {
+                Cap::new(operation, name, *max).ok().map(Enforced::Cap)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn recognise_right(q: &QueryShape) -> Option<Right> {
+    use crate::vocabulary::request;
+    let (resource, operation) = match q.body.as_slice() {
+        [(r, resource), (o, operation)] if r == request::RESOURCE && o == request::OPERATION => {
+            (resource.as_slice(), operation.as_slice())
+        }
+        _ => return None,
+    };
+    let [Value::Str(operation)] = operation else {
+        return None;
+    };
+    match (resource, q.expressions.as_slice()) {
+        ([Value::Str(exact)], []) => Some(Right {
+            resource: crate::rights::ResourcePattern::exact(exact).ok()?,
+            operation: operation.clone(),
+        }),
+        ([Value::Variable(a)], [e]) => match e.as_slice() {
+            [
+                OpShape::Value(Value::Variable(b)),
+                OpShape::Value(Value::Str(prefix)),
+                kind,
+            ] if a == b && binary_is(kind, BinaryKind::Prefix) => {
+                // Only prefixes that end a path segment are patterns we can name.
+                if !(prefix.is_empty() || prefix.ends_with('/')) {
+                    return None;
+                }
+                Right::new(&format!("{prefix}*"), operation).ok()
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn date(seconds: u64, block: usize) -> Result<SystemTime, Error> {
@@ -389,57 +571,31 @@ fn single_text(statements: &Statements, name: &str, block: usize) -> Result<Opti
     }
 }
 
-/// Reads what every labelled block may state: rights, caps, expiry, max depth.
+/// What a block enforces through its checks (rights, caps, expiry), and the
+/// maximum depth it states.
 struct Restrictions {
     rights: Vec<Right>,
     caps: Vec<Cap>,
     expires_at: Option<SystemTime>,
     max_depth: Option<u32>,
+    other_checks: usize,
 }
 
 fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictions, Error> {
-    let mut rights = Vec::new();
-    for f in statements.all(fact::RIGHT) {
-        let (resource, operation) = match f.as_slice() {
-            [Value::Str(r), Value::Str(o)] => (r, o),
-            _ => {
-                return Err(malformed(
-                    block,
-                    "right(resource, operation) expects two strings",
-                ));
-            }
-        };
-        let right = Right::new(resource, operation)
-            .map_err(|e| malformed(block, format!("bad right: {e}")))?;
-        if !rights.contains(&right) {
-            rights.push(right);
-        }
-    }
+    let mut rights: Option<Vec<Right>> = None;
     let mut caps = Vec::new();
-    for f in statements.all(fact::CAP) {
-        let cap = match f.as_slice() {
-            [Value::Str(o), Value::Str(n), Value::Int(max)] => Cap::new(o, n, *max),
-            _ => {
-                return Err(malformed(
-                    block,
-                    "cap(operation, name, max) expects two strings and an integer",
-                ));
-            }
-        }
-        .map_err(|e| malformed(block, format!("bad cap: {e}")))?;
-        if !caps.contains(&cap) {
-            caps.push(cap);
+    let mut expires = None;
+    let mut other_checks = 0;
+    for check in &statements.checks {
+        match recognise(check) {
+            Some(Enforced::Expiry(at)) => expires = Some(expires.map_or(at, |e: u64| e.min(at))),
+            // A second rights check further narrows; it is reported, not merged.
+            Some(Enforced::Rights(r)) if rights.is_none() => rights = Some(r),
+            Some(Enforced::Cap(cap)) => caps.push(cap),
+            Some(Enforced::Rights(_)) | None => other_checks += 1,
         }
     }
-    // Several expiries or depths are not ambiguous: the smallest binds.
-    let mut expires_at = None;
-    for f in statements.all(fact::EXPIRES) {
-        let at = match f.as_slice() {
-            [Value::Date(d)] => date(*d, block)?,
-            _ => return Err(malformed(block, "expires(date) expects a date")),
-        };
-        expires_at = Some(expires_at.map_or(at, |e: SystemTime| e.min(at)));
-    }
+    let expires_at = expires.map(|d| date(d, block)).transpose()?;
     let mut max_depth = None;
     for f in statements.all(fact::MAX_DEPTH) {
         let depth = match f.as_slice() {
@@ -451,10 +607,11 @@ fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictio
         max_depth = Some(max_depth.map_or(depth, |m: u32| m.min(depth)));
     }
     Ok(Restrictions {
-        rights,
+        rights: rights.unwrap_or_default(),
         caps,
         expires_at,
         max_depth,
+        other_checks,
     })
 }
 
@@ -546,6 +703,7 @@ fn read_authority(
         caps: restrictions.caps,
         expires_at: restrictions.expires_at,
         max_depth: restrictions.max_depth,
+        other_checks: restrictions.other_checks,
         attestation: None,
         revocation_id: revocation_id(&token.authority),
     };
@@ -580,7 +738,7 @@ fn read_block(
             Some(key)
         }
     };
-    let delegation = match statements.one(fact::DELEGATION, index)? {
+    let delegation = match statements.one(fact::HOP, index)? {
         None => None,
         Some([Value::Int(depth), Value::Str(from), Value::Str(to)]) => {
             let expected = chain.depth() + 1;
@@ -664,6 +822,7 @@ fn read_block(
         caps: restrictions.caps,
         expires_at: restrictions.expires_at,
         max_depth: restrictions.max_depth,
+        other_checks: restrictions.other_checks,
         attestation,
         revocation_id: revocation_id(signed),
     })

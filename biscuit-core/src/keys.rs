@@ -223,7 +223,8 @@ impl PublicKey {
         Ok(PublicKey(key))
     }
 
-    pub(crate) fn biscuit(&self) -> biscuit_auth::PublicKey {
+    /// The key as biscuit-auth's type, for use with biscuit-auth directly.
+    pub fn to_biscuit(&self) -> biscuit_auth::PublicKey {
         self.0
     }
 }

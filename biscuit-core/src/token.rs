@@ -202,6 +202,7 @@ impl Grant {
                 caps,
                 expires_at: Some(from_unix(expires)),
                 max_depth: Some(self.max_depth),
+                other_checks: 0,
                 attestation: None,
                 revocation_id,
             }],
@@ -389,7 +390,7 @@ impl Token {
     /// Reads a serialized token and verifies every signature against `root`.
     pub fn verify_bytes(bytes: &[u8], root: &PublicKey) -> Result<Self, Error> {
         check_size(bytes)?;
-        let biscuit = Biscuit::from(bytes, root.biscuit()).map_err(Error::from_biscuit)?;
+        let biscuit = Biscuit::from(bytes, root.to_biscuit()).map_err(Error::from_biscuit)?;
         let chain = Chain::decode(bytes, true)?;
         Ok(Token {
             inner: Inner::Verified(biscuit),
@@ -543,6 +544,7 @@ impl Token {
                 caps,
                 expires_at: Some(from_unix(expires)),
                 max_depth: hop.max_depth,
+                other_checks: 0,
                 attestation: None,
                 revocation_id: String::new(),
             },
@@ -602,6 +604,7 @@ impl Token {
                 caps: Vec::new(),
                 expires_at: Some(from_unix(expires)),
                 max_depth: None,
+                other_checks: 0,
                 attestation: None,
                 revocation_id: String::new(),
             },
@@ -631,6 +634,7 @@ impl Token {
                 caps: Vec::new(),
                 expires_at: None,
                 max_depth: None,
+                other_checks: 0,
                 attestation: Some(statement.to_owned()),
                 revocation_id: String::new(),
             },
@@ -669,8 +673,8 @@ impl Token {
         let biscuit = match (&self.inner, self.root) {
             (Inner::Verified(b), Some(key)) if key == *root => b,
             _ => {
-                verified =
-                    Biscuit::from(self.to_bytes()?, root.biscuit()).map_err(Error::from_biscuit)?;
+                verified = Biscuit::from(self.to_bytes()?, root.to_biscuit())
+                    .map_err(Error::from_biscuit)?;
                 &verified
             }
         };
@@ -790,7 +794,7 @@ pub fn inspect(token: &str, root: Option<&PublicKey>) -> Result<Chain, Error> {
     check_size(&bytes)?;
     match root {
         Some(root) => {
-            Biscuit::from(&bytes, root.biscuit()).map_err(Error::from_biscuit)?;
+            Biscuit::from(&bytes, root.to_biscuit()).map_err(Error::from_biscuit)?;
             Chain::decode(&bytes, true)
         }
         None => Chain::decode(&bytes, false),

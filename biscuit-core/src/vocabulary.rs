@@ -29,20 +29,20 @@ pub mod fact {
     pub const AGENT: &str = "agent";
     /// `agent_key(name, key_bytes)`: the Ed25519 key the named agent holds (authority or hop).
     pub const AGENT_KEY: &str = "agent_key";
-    /// `right(resource_pattern, operation)`: a right stated by the block.
+    /// `right(resource_pattern, operation)`: a granted right (authority only; hops enforce theirs by check).
     pub const RIGHT: &str = "right";
-    /// `cap(operation, name, max)`: a numeric cap stated by the block.
+    /// `cap(operation, name, max)`: a granted cap (authority only).
     pub const CAP: &str = "cap";
     /// `issued_at(date)`: when the grant was issued (authority only).
     pub const ISSUED_AT: &str = "issued_at";
-    /// `expires(date)`: the block's expiry.
+    /// `expires(date)`: the grant's expiry (authority only).
     pub const EXPIRES: &str = "expires";
-    /// `max_depth(n)`: the maximum number of hops in the chain.
+    /// `max_depth(n)`: the maximum number of hops in the chain (authority or hop).
     pub const MAX_DEPTH: &str = "max_depth";
     /// `intent(text)`: what the user approved (authority only, optional).
     pub const INTENT: &str = "intent";
-    /// `delegation(depth, from, to)`: the block is a hop from `from` to `to`.
-    pub const DELEGATION: &str = "delegation";
+    /// `hop(depth, from, to)`: the block is a delegation from `from` to `to`.
+    pub const HOP: &str = "hop";
     /// `narrowing(holder)`: the block is the holder restricting itself.
     pub const NARROWING: &str = "narrowing";
     /// `attestation(statement)`: a third party's signed statement.
@@ -179,8 +179,9 @@ pub fn allow_all_policy() -> Policy {
     }
 }
 
-/// What a block states about the authority it passes on: rights, caps, expiry
-/// and maximum depth, as facts (for inspection) and checks (for enforcement).
+/// The authority a block passes on: rights, caps and expiry, enforced by
+/// checks, and the maximum depth, stated as a fact. The authority block also
+/// states rights, caps and expiry as facts, trusted by service policies.
 pub(crate) struct Restrictions<'a> {
     pub rights: &'a [Right],
     pub caps: &'a [Cap],
@@ -189,25 +190,27 @@ pub(crate) struct Restrictions<'a> {
 }
 
 impl Restrictions<'_> {
-    fn facts_and_checks(&self) -> (Vec<Fact>, Vec<Check>) {
-        let mut facts = Vec::with_capacity(self.rights.len() + self.caps.len() + 2);
-        for right in self.rights {
-            facts.push(fact(
-                fact::RIGHT,
-                vec![string(right.resource.as_str()), string(&right.operation)],
-            ));
+    /// The block's facts and checks; `state_grant` adds the grant's facts.
+    fn into_block(self, mut facts: Vec<Fact>, state_grant: bool) -> BlockBuilder {
+        if state_grant {
+            for right in self.rights {
+                facts.push(fact(
+                    fact::RIGHT,
+                    vec![string(right.resource.as_str()), string(&right.operation)],
+                ));
+            }
+            for cap in self.caps {
+                facts.push(fact(
+                    fact::CAP,
+                    vec![
+                        string(&cap.operation),
+                        string(&cap.name),
+                        Term::Integer(cap.max),
+                    ],
+                ));
+            }
+            facts.push(fact(fact::EXPIRES, vec![Term::Date(self.expires)]));
         }
-        for cap in self.caps {
-            facts.push(fact(
-                fact::CAP,
-                vec![
-                    string(&cap.operation),
-                    string(&cap.name),
-                    Term::Integer(cap.max),
-                ],
-            ));
-        }
-        facts.push(fact(fact::EXPIRES, vec![Term::Date(self.expires)]));
         if let Some(max_depth) = self.max_depth {
             facts.push(fact(
                 fact::MAX_DEPTH,
@@ -218,12 +221,6 @@ impl Restrictions<'_> {
         checks.push(expiry_check(self.expires));
         checks.push(rights_check(self.rights));
         checks.extend(self.caps.iter().map(cap_check));
-        (facts, checks)
-    }
-
-    fn into_block(self, mut facts: Vec<Fact>) -> BlockBuilder {
-        let (more_facts, checks) = self.facts_and_checks();
-        facts.extend(more_facts);
         BlockBuilder {
             facts,
             checks,
@@ -265,10 +262,10 @@ pub(crate) fn authority_block(
     if let Some(intent) = principals.intent {
         facts.push(fact(fact::INTENT, vec![string(intent)]));
     }
-    restrictions.into_block(facts)
+    restrictions.into_block(facts, true)
 }
 
-/// A hop block: `delegation(depth, from, to)`, the new holder's key if any,
+/// A hop block: `hop(depth, from, to)`, the new holder's key if any,
 /// and the narrowed restrictions.
 pub(crate) fn hop_block(
     depth: u32,
@@ -278,18 +275,18 @@ pub(crate) fn hop_block(
     restrictions: Restrictions<'_>,
 ) -> BlockBuilder {
     let mut facts = vec![fact(
-        fact::DELEGATION,
+        fact::HOP,
         vec![Term::Integer(i64::from(depth)), string(from), string(to)],
     )];
     if let Some(key) = to_key {
         facts.push(fact(fact::AGENT_KEY, vec![string(to), Term::Bytes(key)]));
     }
-    restrictions.into_block(facts)
+    restrictions.into_block(facts, false)
 }
 
 /// A narrowing block: `narrowing(holder)` and exactly one right.
 pub(crate) fn narrowing_block(holder: &str, restrictions: Restrictions<'_>) -> BlockBuilder {
-    restrictions.into_block(vec![fact(fact::NARROWING, vec![string(holder)])])
+    restrictions.into_block(vec![fact(fact::NARROWING, vec![string(holder)])], false)
 }
 
 /// An attestation block: `attestation(statement)`, no checks.

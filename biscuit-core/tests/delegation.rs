@@ -1,0 +1,480 @@
+//! The delegation story end to end, with real keys and real tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, SystemTime};
+
+use agentcap::{BlockKind, Error, Grant, Hop, KeyPair, Request, Signer, Token, inspect};
+use biscuit_auth::builder::{BlockBuilder, Term};
+
+struct Story {
+    root: KeyPair,
+    assistant: KeyPair,
+    search: KeyPair,
+    scraper: KeyPair,
+    user_token: Token,
+    search_token: Token,
+    scraper_token: Token,
+    call_token: Token,
+}
+
+fn story() -> Story {
+    let root = KeyPair::generate();
+    let assistant = KeyPair::generate();
+    let search = KeyPair::generate();
+    let scraper = KeyPair::generate();
+    let user_token = Grant::new("alice", "travel-assistant")
+        .tenant("acme")
+        .agent_key(assistant.public())
+        .right("flights/*", "read")
+        .right("hotels/*", "read")
+        .right("payments/charge", "write")
+        .cap("write", "amount", 500)
+        .ttl(Duration::from_secs(3600))
+        .max_depth(3)
+        .intent("Book me a flight to Lisbon under 500 EUR")
+        .root_key_id(1)
+        .mint(&root)
+        .unwrap();
+    let search_token = user_token
+        .delegate(
+            &Hop::to("flight-search")
+                .agent_key(search.public())
+                .right("flights/*", "read")
+                .ttl(Duration::from_secs(600)),
+            Some(&assistant),
+        )
+        .unwrap();
+    let scraper_token = search_token
+        .delegate(
+            &Hop::to("lisbon-scraper")
+                .agent_key(scraper.public())
+                .right("flights/lis/*", "read")
+                .ttl(Duration::from_secs(300))
+                .max_depth(2),
+            Some(&search),
+        )
+        .unwrap();
+    let call_token = scraper_token
+        .narrow("flights/lis/2026-12-01", "read", Duration::from_secs(30))
+        .unwrap();
+    Story {
+        root,
+        assistant,
+        search,
+        scraper,
+        user_token,
+        search_token,
+        scraper_token,
+        call_token,
+    }
+}
+
+fn allowed(token: &Token, root: &KeyPair, resource: &str, operation: &str) -> bool {
+    match token.check(&root.public(), &Request::new(resource, operation)) {
+        Ok(()) => true,
+        Err(Error::NotPermitted { .. }) => false,
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+#[test]
+fn each_hop_narrows_and_the_last_hop_allows_only_its_scope() {
+    let s = story();
+    let cases = [
+        ("flights/lis/2026-12-01", "read", [true, true, true, true]),
+        ("flights/lis/2026-12-02", "read", [true, true, true, false]),
+        ("flights/opo/2026-12-01", "read", [true, true, false, false]),
+        ("hotels/lis/ritz", "read", [true, false, false, false]),
+        (
+            "flights/lis/2026-12-01",
+            "write",
+            [false, false, false, false],
+        ),
+        ("calendar/alice", "read", [false, false, false, false]),
+    ];
+    let tokens = [
+        &s.user_token,
+        &s.search_token,
+        &s.scraper_token,
+        &s.call_token,
+    ];
+    for (resource, operation, expected) in cases {
+        for (token, expected) in tokens.iter().zip(expected) {
+            assert_eq!(
+                allowed(token, &s.root, resource, operation),
+                expected,
+                "{resource}:{operation} at depth {}",
+                token.chain().depth()
+            );
+        }
+    }
+}
+
+#[test]
+fn inspect_shows_every_delegation_with_verified_signers() {
+    let s = story();
+    let text = s.call_token.to_base64().unwrap();
+    let chain = inspect(&text, Some(&s.root.public())).unwrap();
+    assert!(chain.verified);
+    assert_eq!(chain.user, "alice");
+    assert_eq!(chain.tenant.as_deref(), Some("acme"));
+    assert_eq!(
+        chain.intent.as_deref(),
+        Some("Book me a flight to Lisbon under 500 EUR")
+    );
+    assert_eq!(chain.root_key_id, Some(1));
+    assert_eq!(
+        chain.agents(),
+        ["travel-assistant", "flight-search", "lisbon-scraper"]
+    );
+    let kinds: Vec<_> = chain.blocks.iter().map(|b| b.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            BlockKind::Authority,
+            BlockKind::Hop,
+            BlockKind::Hop,
+            BlockKind::Narrowing
+        ]
+    );
+
+    let hop1 = &chain.blocks[1];
+    let d = hop1.delegation.as_ref().unwrap();
+    assert_eq!(
+        (d.depth, d.from.as_str(), d.to.as_str()),
+        (1, "travel-assistant", "flight-search")
+    );
+    assert_eq!(
+        hop1.signer,
+        Signer::Key {
+            key: s.assistant.public(),
+            is_delegator: true
+        }
+    );
+    assert_eq!(hop1.holder_key, Some(s.search.public()));
+    let hop2 = &chain.blocks[2];
+    assert_eq!(
+        hop2.signer,
+        Signer::Key {
+            key: s.search.public(),
+            is_delegator: true
+        }
+    );
+    assert_eq!(hop2.holder_key, Some(s.scraper.public()));
+    assert_eq!(hop2.max_depth, Some(2));
+    assert_eq!(chain.blocks[3].signer, Signer::Holder);
+    assert!(chain.blocks.iter().all(|b| b.verified));
+    assert_eq!(chain.blocks[0].caps[0].to_string(), "write:amount<=500");
+
+    // Revocation ids are the block signatures, as biscuit-auth reports them.
+    let ids: Vec<String> = s
+        .call_token
+        .revocation_ids()
+        .iter()
+        .map(hex::encode)
+        .collect();
+    assert_eq!(
+        chain.revocation_ids(),
+        ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+
+    // What was built incrementally is exactly what is read back.
+    assert_eq!(&chain, s.call_token.chain());
+}
+
+#[test]
+fn inspect_without_the_root_key_proves_nothing() {
+    let s = story();
+    let text = s.scraper_token.to_base64().unwrap();
+    let chain = inspect(&text, None).unwrap();
+    assert!(!chain.verified);
+    assert!(chain.blocks.iter().all(|b| !b.verified));
+    assert_eq!(chain.holder(), "lisbon-scraper");
+    // A different root key does not verify it.
+    let other = KeyPair::generate();
+    assert!(matches!(
+        inspect(&text, Some(&other.public())),
+        Err(Error::InvalidSignature)
+    ));
+}
+
+#[test]
+fn an_unverified_token_can_be_attenuated_offline_and_then_verifies() {
+    let s = story();
+    let received = Token::from_base64(&s.scraper_token.to_base64().unwrap()).unwrap();
+    assert!(!received.is_verified());
+    let narrowed = received
+        .narrow("flights/lis/x", "read", Duration::from_secs(10))
+        .unwrap();
+    let reread = Token::verify_base64(&narrowed.to_base64().unwrap(), &s.root.public()).unwrap();
+    assert_eq!(reread.chain().blocks.len(), 4);
+    assert!(allowed(&narrowed, &s.root, "flights/lis/x", "read"));
+    assert!(!allowed(&narrowed, &s.root, "flights/lis/y", "read"));
+}
+
+#[test]
+fn asking_for_more_than_the_parent_holds_is_refused_when_building() {
+    let s = story();
+    let t = &s.search_token;
+    let more = Hop::to("x").right("hotels/*", "read");
+    assert!(matches!(
+        t.delegate(&more, Some(&s.search)),
+        Err(Error::RightNotHeld { .. })
+    ));
+    let wider = Hop::to("x").right("*", "read");
+    assert!(matches!(
+        t.delegate(&wider, Some(&s.search)),
+        Err(Error::RightNotHeld { .. })
+    ));
+    let longer = Hop::to("x")
+        .right("flights/*", "read")
+        .ttl(Duration::from_secs(7200));
+    assert!(matches!(
+        t.delegate(&longer, Some(&s.search)),
+        Err(Error::TtlExceedsParent { .. })
+    ));
+    let deeper = Hop::to("x").right("flights/*", "read").max_depth(9);
+    assert!(matches!(
+        t.delegate(&deeper, Some(&s.search)),
+        Err(Error::InvalidMaxDepth { .. })
+    ));
+    let looser = s.user_token.delegate(
+        &Hop::to("x")
+            .right("payments/charge", "write")
+            .cap("write", "amount", 900),
+        Some(&s.assistant),
+    );
+    assert!(matches!(
+        looser,
+        Err(Error::CapExceedsParent { parent: 500, .. })
+    ));
+    assert!(matches!(
+        s.call_token
+            .narrow("flights/lis/2026-12-02", "read", Duration::from_secs(5)),
+        Err(Error::RightNotHeld { .. })
+    ));
+    assert!(matches!(
+        t.delegate(&Hop::to("x"), Some(&s.search)),
+        Err(Error::NoRights)
+    ));
+}
+
+#[test]
+fn a_key_bound_holder_must_sign_its_hops_with_its_own_key() {
+    let s = story();
+    let hop = Hop::to("x").right("flights/*", "read");
+    assert!(matches!(
+        s.search_token.delegate(&hop, None),
+        Err(Error::SigningKeyRequired { .. })
+    ));
+    assert!(matches!(
+        s.search_token.delegate(&hop, Some(&s.assistant)),
+        Err(Error::WrongSigningKey { .. })
+    ));
+
+    // A hop appended behind agentcap's back, unsigned, is caught by the check.
+    let forged = append_raw_hop(&s.search_token, &s.root, 2, "flight-search", "mallory");
+    assert!(matches!(
+        forged.check(&s.root.public(), &Request::new("flights/lis/a", "read")),
+        Err(Error::UnsignedHop { block: 2 })
+    ));
+}
+
+/// Appends a plain hop block with raw biscuit-auth: a `hop` fact and
+/// nothing else, as an attacker or a careless tool could.
+fn append_raw_hop(token: &Token, root: &KeyPair, depth: i64, from: &str, to: &str) -> Token {
+    let biscuit =
+        biscuit_auth::Biscuit::from(token.to_bytes().unwrap(), root.public().to_biscuit()).unwrap();
+    let block = BlockBuilder::new()
+        .fact(biscuit_auth::builder::fact(
+            "hop",
+            &[
+                Term::Integer(depth),
+                Term::Str(from.into()),
+                Term::Str(to.into()),
+            ],
+        ))
+        .unwrap();
+    Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap()
+}
+
+#[test]
+fn expired_tokens_fail_with_their_own_error() {
+    let root = KeyPair::generate();
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let token = Grant::new("alice", "assistant")
+        .right("mail/*", "read")
+        .ttl(Duration::from_secs(60))
+        .issued_at(an_hour_ago)
+        .mint(&root)
+        .unwrap();
+    let check = token.check(&root.public(), &Request::new("mail/inbox", "read"));
+    assert!(matches!(check, Err(Error::Expired { .. })), "{check:?}");
+    let hop = token.delegate(&Hop::to("x").right("mail/*", "read"), None);
+    assert!(matches!(hop, Err(Error::Expired { .. })));
+
+    // A live token checked at a time past a hop's expiry is expired too.
+    let live = Grant::new("alice", "assistant")
+        .right("mail/*", "read")
+        .mint(&root)
+        .unwrap();
+    let short = live
+        .delegate(
+            &Hop::to("x")
+                .right("mail/*", "read")
+                .ttl(Duration::from_secs(5)),
+            None,
+        )
+        .unwrap();
+    let later = Request::new("mail/inbox", "read").at(SystemTime::now() + Duration::from_secs(60));
+    assert!(matches!(
+        short.check(&root.public(), &later),
+        Err(Error::Expired { .. })
+    ));
+    assert!(live.check(&root.public(), &later).is_ok());
+}
+
+#[test]
+fn over_deep_chains_fail_with_their_own_error() {
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "a0")
+        .right("docs/*", "read")
+        .max_depth(1)
+        .mint(&root)
+        .unwrap();
+    let one = token
+        .delegate(&Hop::to("a1").right("docs/*", "read"), None)
+        .unwrap();
+    let two = one.delegate(&Hop::to("a2").right("docs/*", "read"), None);
+    assert!(matches!(
+        two,
+        Err(Error::DepthExceeded {
+            depth: 2,
+            max_depth: 1
+        })
+    ));
+
+    // Built behind agentcap's back, the over-deep chain is still refused.
+    let forged = append_raw_hop(&one, &root, 2, "a1", "a2");
+    let check = forged.check(&root.public(), &Request::new("docs/x", "read"));
+    assert!(
+        matches!(
+            check,
+            Err(Error::DepthExceeded {
+                depth: 2,
+                max_depth: 1
+            })
+        ),
+        "{check:?}"
+    );
+    assert!(
+        one.check(&root.public(), &Request::new("docs/x", "read"))
+            .is_ok()
+    );
+}
+
+#[test]
+fn caps_bound_quantities_and_tighten_along_the_chain() {
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "shopper")
+        .right("payments/charge", "write")
+        .cap("write", "amount", 500)
+        .mint(&root)
+        .unwrap();
+    let pay = |t: &Token, amount: Option<i64>| {
+        let mut request = Request::new("payments/charge", "write");
+        if let Some(a) = amount {
+            request = request.quantity("amount", a);
+        }
+        t.check(&root.public(), &request).is_ok()
+    };
+    assert!(pay(&token, Some(500)));
+    assert!(!pay(&token, Some(501)));
+    assert!(!pay(&token, None), "a capped operation needs its quantity");
+    let child = token
+        .delegate(
+            &Hop::to("sub")
+                .right("payments/charge", "write")
+                .cap("write", "amount", 100),
+            None,
+        )
+        .unwrap();
+    assert!(pay(&child, Some(100)));
+    assert!(!pay(&child, Some(101)));
+    assert_eq!(child.chain().cap("write", "amount"), Some(100));
+}
+
+#[test]
+fn a_sealed_token_still_works_but_cannot_be_attenuated() {
+    let s = story();
+    let sealed = s.search_token.seal().unwrap();
+    assert!(sealed.chain().sealed);
+    assert!(allowed(&sealed, &s.root, "flights/opo/x", "read"));
+    let reread = inspect(&sealed.to_base64().unwrap(), Some(&s.root.public())).unwrap();
+    assert!(reread.sealed);
+    assert!(matches!(
+        sealed.narrow("flights/x", "read", Duration::from_secs(5)),
+        Err(Error::Sealed)
+    ));
+    let received = Token::from_base64(&sealed.to_base64().unwrap()).unwrap();
+    assert!(matches!(
+        received.delegate(&Hop::to("x").right("flights/*", "read"), Some(&s.search)),
+        Err(Error::Sealed)
+    ));
+}
+
+#[test]
+fn an_attestation_is_shown_signed_and_adds_no_authority() {
+    let s = story();
+    let approver = KeyPair::generate();
+    let attested = s
+        .scraper_token
+        .attest(&approver, "approved by alice's manager")
+        .unwrap();
+    let chain = inspect(&attested.to_base64().unwrap(), Some(&s.root.public())).unwrap();
+    let block = chain.blocks.last().unwrap();
+    assert_eq!(block.kind, BlockKind::Attestation);
+    assert_eq!(
+        block.attestation.as_deref(),
+        Some("approved by alice's manager")
+    );
+    assert_eq!(
+        block.signer,
+        Signer::Key {
+            key: approver.public(),
+            is_delegator: false
+        }
+    );
+    assert_eq!(chain.holder(), "lisbon-scraper");
+    assert!(!allowed(&attested, &s.root, "hotels/x", "read"));
+    assert!(allowed(&attested, &s.root, "flights/lis/x", "read"));
+}
+
+#[test]
+fn tokens_verify_with_plain_biscuit_auth() {
+    let s = story();
+    let bytes = s.call_token.to_bytes().unwrap();
+    let biscuit = biscuit_auth::Biscuit::from(&bytes, s.root.public().to_biscuit()).unwrap();
+    assert_eq!(biscuit.block_count(), 4);
+}
+
+#[test]
+fn a_plain_hop_adds_at_most_250_bytes() {
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "travel-assistant")
+        .right("flights/*", "read")
+        .right("payments/charge", "write")
+        .mint(&root)
+        .unwrap();
+    let before = token.to_bytes().unwrap().len();
+    let hop = token
+        .delegate(
+            &Hop::to("flight-search")
+                .right("flights/*", "read")
+                .ttl(Duration::from_secs(600)),
+            None,
+        )
+        .unwrap();
+    let added = hop.to_bytes().unwrap().len() - before;
+    assert!(added <= 250, "a plain hop added {added} bytes");
+}
