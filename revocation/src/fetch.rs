@@ -177,24 +177,24 @@ impl Fetcher {
 
     async fn catch_up(&self, current: Option<u64>, available: u64) -> Result<(), FetchError> {
         let max = self.state.config().max_list_bytes();
-        if let Some(mut at) = current {
-            if available.saturating_sub(at) <= self.max_delta_steps {
-                while at < available {
-                    let path = format!("{DELTAS_DIR}/{at}.bin");
-                    let Ok(Some((delta, _))) = self.get(&path, max, None).await else {
+        if let Some(mut at) = current
+            && available.saturating_sub(at) <= self.max_delta_steps
+        {
+            while at < available {
+                let path = format!("{DELTAS_DIR}/{at}.bin");
+                let Ok(Some((delta, _))) = self.get(&path, max, None).await else {
+                    break;
+                };
+                match self.state.accept_delta(&delta) {
+                    Ok(_) => at = self.state.sequence().unwrap_or(at),
+                    Err(e) => {
+                        tracing::warn!(error = %e, path, "delta refused; fetching the full list");
                         break;
-                    };
-                    match self.state.accept_delta(&delta) {
-                        Ok(_) => at = self.state.sequence().unwrap_or(at),
-                        Err(e) => {
-                            tracing::warn!(error = %e, path, "delta refused; fetching the full list");
-                            break;
-                        }
                     }
                 }
-                if at >= available {
-                    return Ok(());
-                }
+            }
+            if at >= available {
+                return Ok(());
             }
         }
         let (list, _) = self
@@ -350,10 +350,8 @@ impl Subscriber {
                 true
             }
         };
-        if needs_poll {
-            if let Err(e) = self.fetcher.poll_once().await {
-                tracing::warn!(error = %e, "catch-up poll after push failed");
-            }
+        if needs_poll && let Err(e) = self.fetcher.poll_once().await {
+            tracing::warn!(error = %e, "catch-up poll after push failed");
         }
     }
 }

@@ -278,13 +278,13 @@ impl VerifierState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Current::default(),
             Err(source) => return Err(StateError::Io { path, source }),
         };
-        if let Some(list) = &current.list {
-            if list.issuer != config.issuer {
-                return Err(StateError::WrongIssuer {
-                    expected: config.issuer.clone(),
-                    found: list.issuer.clone(),
-                });
-            }
+        if let Some(list) = &current.list
+            && list.issuer != config.issuer
+        {
+            return Err(StateError::WrongIssuer {
+                expected: config.issuer.clone(),
+                found: list.issuer.clone(),
+            });
         }
         Ok(Self {
             config,
