@@ -1,1 +1,201 @@
-fn main() {}
+//! Token operations beside the equivalent raw biscuit-auth operation, in the
+//! same run: mint, one signed hop, one plain hop, one narrowing, and inspect
+//! of a 6-block token. The raw side builds the same facts and checks with
+//! biscuit-auth's compile-time `biscuit!`/`block!` macros.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use agentcap::{Grant, Hop, KeyPair, Token, inspect};
+use biscuit_auth::Biscuit;
+use biscuit_auth::macros::{biscuit, block};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn grant() -> Grant {
+    Grant::new("alice", "travel-assistant")
+        .right("flights/*", "read")
+        .right("payments/charge", "write")
+        .cap("write", "amount", 500)
+        .ttl(Duration::from_secs(3600))
+        .max_depth(5)
+        .intent("Book me a flight to Lisbon under 500 EUR")
+}
+
+fn raw_mint(root: &biscuit_auth::KeyPair) -> Biscuit {
+    let now = SystemTime::now();
+    let expires = now + Duration::from_secs(3600);
+    biscuit!(
+        r#"
+        agentcap(1);
+        user("alice");
+        agent("travel-assistant");
+        issued_at({now});
+        intent("Book me a flight to Lisbon under 500 EUR");
+        right("flights/*", "read");
+        right("payments/charge", "write");
+        cap("write", "amount", 500);
+        expires({expires});
+        max_depth(5);
+        check if time($time), $time <= {expires};
+        check if resource($resource), operation("read"), $resource.starts_with("flights/")
+              or resource("payments/charge"), operation("write");
+        check if operation($op), $op !== "write" or quantity("amount", $n), $n <= 500;
+        "#
+    )
+    .build(root)
+    .unwrap()
+}
+
+fn raw_hop_block(expires: SystemTime) -> biscuit_auth::BlockBuilder {
+    block!(
+        r#"
+        hop(1, "travel-assistant", "flight-search");
+        check if time($time), $time <= {expires};
+        check if resource($resource), operation("read"), $resource.starts_with("flights/");
+        "#
+    )
+}
+
+fn raw_narrowing_block(expires: SystemTime) -> biscuit_auth::BlockBuilder {
+    block!(
+        r#"
+        narrowing("flight-search");
+        check if time($time), $time <= {expires};
+        check if resource("flights/lis/2026-12-01"), operation("read");
+        "#
+    )
+}
+
+fn hop() -> Hop {
+    Hop::to("flight-search")
+        .right("flights/*", "read")
+        .ttl(Duration::from_secs(600))
+}
+
+fn six_blocks(root: &KeyPair) -> Token {
+    let mut token = grant().mint(root).unwrap();
+    for i in 1..=4 {
+        token = token
+            .delegate(
+                &Hop::to(format!("agent-{i}")).right("flights/*", "read"),
+                Some(&KeyPair::generate()),
+            )
+            .unwrap();
+    }
+    token
+        .narrow("flights/lis/2026-12-01", "read", Duration::from_secs(30))
+        .unwrap()
+}
+
+fn benches(c: &mut Criterion) {
+    let root = KeyPair::generate();
+    let raw_root = biscuit_auth::KeyPair::from(
+        &biscuit_auth::PrivateKey::from_bytes(
+            &hex::decode(root.to_text().trim_start_matches("ed25519-private/")).unwrap(),
+            biscuit_auth::Algorithm::Ed25519,
+        )
+        .unwrap(),
+    );
+    let agent = KeyPair::generate();
+    let raw_agent = biscuit_auth::KeyPair::new();
+    let token = grant().mint(&root).unwrap();
+    let raw_token = raw_mint(&raw_root);
+    let expires = SystemTime::now() + Duration::from_secs(600);
+
+    let mut group = c.benchmark_group("tokens");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+
+    group.bench_function("mint/agentcap", |b| {
+        b.iter(|| black_box(grant().mint(&root).unwrap()))
+    });
+    group.bench_function("mint/raw", |b| b.iter(|| black_box(raw_mint(&raw_root))));
+
+    group.bench_function("signed_hop/agentcap", |b| {
+        b.iter(|| black_box(token.delegate(&hop(), Some(&agent)).unwrap()))
+    });
+    group.bench_function("signed_hop/raw", |b| {
+        b.iter(|| {
+            let request = raw_token.third_party_request().unwrap();
+            let signed = request
+                .create_block(&raw_agent.private(), raw_hop_block(expires))
+                .unwrap();
+            black_box(
+                raw_token
+                    .append_third_party(raw_agent.public(), signed)
+                    .unwrap(),
+            )
+        })
+    });
+
+    group.bench_function("plain_hop/agentcap", |b| {
+        b.iter(|| black_box(token.delegate(&hop(), None).unwrap()))
+    });
+    group.bench_function("plain_hop/raw", |b| {
+        b.iter(|| black_box(raw_token.append(raw_hop_block(expires)).unwrap()))
+    });
+
+    let held = token.delegate(&hop(), None).unwrap();
+    let raw_held = raw_token.append(raw_hop_block(expires)).unwrap();
+    group.bench_function("narrow/agentcap", |b| {
+        b.iter(|| {
+            black_box(
+                held.narrow("flights/lis/2026-12-01", "read", Duration::from_secs(30))
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("narrow/raw", |b| {
+        b.iter(|| black_box(raw_held.append(raw_narrowing_block(expires)).unwrap()))
+    });
+
+    let six = six_blocks(&root).to_base64().unwrap();
+    let public = root.public();
+    group.bench_function("inspect_6_blocks/agentcap", |b| {
+        b.iter(|| black_box(inspect(&six, Some(&public)).unwrap()))
+    });
+    group.bench_function("inspect_6_blocks/raw", |b| {
+        b.iter(|| {
+            let biscuit = Biscuit::from_base64(&six, public.to_biscuit()).unwrap();
+            let blocks: Vec<String> = (0..biscuit.block_count())
+                .map(|i| biscuit.print_block_source(i).unwrap())
+                .collect();
+            black_box((
+                biscuit.revocation_identifiers(),
+                biscuit.external_public_keys(),
+                blocks,
+            ))
+        })
+    });
+    group.finish();
+
+    // Sizes: what each operation adds to the token.
+    let base = token.to_bytes().unwrap().len();
+    let plain = token
+        .delegate(&hop(), None)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .len();
+    let signed = token
+        .delegate(&hop(), Some(&agent))
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .len();
+    let narrowed = held
+        .narrow("flights/lis/2026-12-01", "read", Duration::from_secs(30))
+        .unwrap();
+    println!(
+        "sizes: minted {base} B; plain hop +{} B; signed hop +{} B; narrowing +{} B; 6 blocks {} B",
+        plain - base,
+        signed - base,
+        narrowed.to_bytes().unwrap().len() - held.to_bytes().unwrap().len(),
+        Token::from_base64(&six).unwrap().to_bytes().unwrap().len(),
+    );
+}
+
+criterion_group!(tokens, benches);
+criterion_main!(tokens);

@@ -221,22 +221,22 @@ impl Chain {
     /// on only in a hop signed by that key.
     pub fn validate(&self) -> Result<(), Error> {
         let depth = self.depth();
-        if let Some(max_depth) = self.max_depth() {
-            if depth > max_depth {
-                return Err(Error::DepthExceeded { depth, max_depth });
-            }
+        if let Some(max_depth) = self.max_depth()
+            && depth > max_depth
+        {
+            return Err(Error::DepthExceeded { depth, max_depth });
         }
         let mut bound_key = None;
         for block in &self.blocks {
-            if block.kind == BlockKind::Hop {
-                if let Some(expected) = bound_key {
-                    match &block.signer {
-                        Signer::Key { key, .. } if *key == expected => {}
-                        Signer::Key { .. } => {
-                            return Err(Error::WrongHopSigner { block: block.index });
-                        }
-                        _ => return Err(Error::UnsignedHop { block: block.index }),
+            if block.kind == BlockKind::Hop
+                && let Some(expected) = bound_key
+            {
+                match &block.signer {
+                    Signer::Key { key, .. } if *key == expected => {}
+                    Signer::Key { .. } => {
+                        return Err(Error::WrongHopSigner { block: block.index });
                     }
+                    _ => return Err(Error::UnsignedHop { block: block.index }),
                 }
             }
             bound_key = block.holder_key;

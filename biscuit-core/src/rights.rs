@@ -13,9 +13,10 @@ pub const MAX_VALUE_BYTES: usize = 1024;
 /// path ending in `/*` (`sheets/q3/*`) that matches every resource below it.
 /// `*` alone matches every resource.
 ///
-/// Segments are non-empty and are never `.` or `..`; `*` may only appear as
-/// the whole last segment. Any other character, quotes and newlines included,
-/// is data.
+/// Segments are non-empty and are never `.` or `..`. A segment that is `*`
+/// is a wildcard and may only come last; a `*` inside a segment (`q3*`) is an
+/// ordinary character. Any other character, quotes and newlines included, is
+/// data.
 ///
 /// ```
 /// use agentcap::ResourcePattern;
@@ -114,9 +115,7 @@ fn validate_path(text: &str, path: &str) -> Result<(), Error> {
         match segment {
             "" => return refuse("empty path segment"),
             "." | ".." => return refuse("`.` and `..` segments are not allowed"),
-            s if s.contains('*') => {
-                return refuse("`*` is only allowed as the whole last segment");
-            }
+            "*" => return refuse("the wildcard `*` may only be the last segment"),
             _ => {}
         }
     }
@@ -136,7 +135,7 @@ impl fmt::Display for ResourcePattern {
     }
 }
 
-/// Checks an operation name: non-empty, at most [`MAX_VALUE_BYTES`], no `*`.
+/// Checks an operation name: non-empty, at most [`MAX_VALUE_BYTES`], not `*`.
 pub(crate) fn validate_operation(operation: &str) -> Result<(), Error> {
     if operation.is_empty() {
         return Err(Error::InvalidName {
@@ -150,7 +149,7 @@ pub(crate) fn validate_operation(operation: &str) -> Result<(), Error> {
             reason: "longer than 1024 bytes",
         });
     }
-    if operation.contains('*') {
+    if operation == "*" {
         return Err(Error::InvalidName {
             what: "operation",
             reason: "operations have no wildcard",

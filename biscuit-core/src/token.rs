@@ -465,15 +465,15 @@ impl Token {
         }
         let caps = parse_caps(&hop.caps)?;
         for cap in &caps {
-            if let Some(parent) = self.chain.cap(&cap.operation, &cap.name) {
-                if cap.max > parent {
-                    return Err(Error::CapExceedsParent {
-                        operation: cap.operation.clone(),
-                        name: cap.name.clone(),
-                        requested: cap.max,
-                        parent,
-                    });
-                }
+            if let Some(parent) = self.chain.cap(&cap.operation, &cap.name)
+                && cap.max > parent
+            {
+                return Err(Error::CapExceedsParent {
+                    operation: cap.operation.clone(),
+                    name: cap.name.clone(),
+                    requested: cap.max,
+                    parent,
+                });
             }
         }
         let expires = match hop.ttl {
@@ -488,14 +488,14 @@ impl Token {
                 max_depth: parent_max,
             });
         }
-        if let Some(requested) = hop.max_depth {
-            if requested < depth || requested > parent_max {
-                return Err(Error::InvalidMaxDepth {
-                    requested,
-                    depth,
-                    parent: parent_max,
-                });
-            }
+        if let Some(requested) = hop.max_depth
+            && (requested < depth || requested > parent_max)
+        {
+            return Err(Error::InvalidMaxDepth {
+                requested,
+                depth,
+                parent: parent_max,
+            });
         }
         let from = self.chain.holder().to_owned();
         let bound = self.chain.holder_key();
@@ -813,7 +813,7 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, Error> {
     let unpadded = text.trim_end_matches('=');
     let mut padded = String::with_capacity(unpadded.len() + 3);
     padded.push_str(unpadded);
-    while padded.len() % 4 != 0 {
+    while !padded.len().is_multiple_of(4) {
         padded.push('=');
     }
     base64::decode_config(&padded, base64::URL_SAFE)

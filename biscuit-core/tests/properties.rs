@@ -1,0 +1,263 @@
+//! Property tests: authority only shrinks along a chain, and tampering never
+//! yields a token that verifies with other content.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use agentcap::{Chain, Error, Grant, Hop, KeyPair, Request, Token, vocabulary};
+use proptest::prelude::*;
+
+const OPERATIONS: &[&str] = &["read", "write", "pay"];
+
+fn segment() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["a", "b", "c"]).prop_map(str::to_owned)
+}
+
+fn path(max: usize) -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(segment(), 1..=max)
+}
+
+/// A resource pattern over a small tree, so that rights overlap often.
+fn pattern() -> impl Strategy<Value = String> {
+    prop_oneof![
+        1 => Just("*".to_owned()),
+        3 => path(2).prop_map(|p| format!("{}/*", p.join("/"))),
+        3 => path(3).prop_map(|p| p.join("/")),
+    ]
+}
+
+fn operation() -> impl Strategy<Value = String> {
+    prop::sample::select(OPERATIONS.to_vec()).prop_map(str::to_owned)
+}
+
+fn right() -> impl Strategy<Value = (String, String)> {
+    (pattern(), operation())
+}
+
+/// A right to ask for in a hop: narrow the parent's right at an index
+/// (optionally one path segment deeper), or an arbitrary right instead.
+type RightPlan = (prop::sample::Index, Option<String>, Option<(String, String)>);
+
+#[derive(Debug, Clone)]
+struct HopPlan {
+    /// Each entry narrows a right held by the parent (index into the parent's
+    /// rights, extra path), or asks for an arbitrary right (maybe not held).
+    rights: Vec<RightPlan>,
+    )>,
+    cap: Option<i64>,
+    ttl: u64,
+    max_depth: Option<u32>,
+    signed: bool,
+}
+
+fn hop_plan() -> impl Strategy<Value = HopPlan> {
+    (
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                prop::option::of(segment()),
+                prop::option::weighted(0.2, right()),
+            ),
+            1..3,
+        ),
+        prop::option::of(0i64..1000),
+        1u64..4000,
+        prop::option::weighted(0.3, 1u32..5),
+        any::<bool>(),
+    )
+        .prop_map(|(rights, cap, ttl, max_depth, signed)| HopPlan {
+            rights,
+            cap,
+            ttl,
+            max_depth,
+            signed,
+        })
+}
+
+fn request() -> impl Strategy<Value = (String, String, Option<i64>)> {
+    (
+        path(4).prop_map(|p| p.join("/")),
+        operation(),
+        prop::option::of(0i64..1200),
+    )
+}
+
+struct Built {
+    root: KeyPair,
+    tokens: Vec<Token>,
+}
+
+/// Mints a grant and applies the hop plans, skipping hops the builder refuses
+/// (refusals must be the typed errors for asking too much).
+fn build(
+    rights: &[(String, String)],
+    cap: Option<i64>,
+    max_depth: u32,
+    plans: &[HopPlan],
+) -> Built {
+    let root = KeyPair::generate();
+    let mut grant = Grant::new("alice", "agent-0")
+        .max_depth(max_depth)
+        .ttl(Duration::from_secs(3600));
+    for (r, o) in rights {
+        grant = grant.right(r.as_str(), o.as_str());
+    }
+    if let Some(max) = cap {
+        grant = grant.cap("pay", "amount", max);
+    }
+    let mut tokens = vec![grant.mint(&root).unwrap()];
+    for (i, plan) in plans.iter().enumerate() {
+        let parent = tokens.last().unwrap();
+        let held = &parent.chain().blocks.last().unwrap().rights;
+        let held = if held.is_empty() {
+            &parent.chain().blocks[0].rights
+        } else {
+            held
+        };
+        let mut hop = Hop::to(format!("agent-{}", i + 1)).ttl(Duration::from_secs(plan.ttl));
+        for (index, extra, arbitrary) in &plan.rights {
+            match arbitrary {
+                Some((r, o)) => hop = hop.right(r.as_str(), o.as_str()),
+                None => {
+                    let base = &held[index.index(held.len())];
+                    let resource = match (base.resource.prefix(), extra) {
+                        (Some(prefix), Some(seg)) => format!("{prefix}{seg}"),
+                        _ => base.resource.as_str().to_owned(),
+                    };
+                    hop = hop.right(resource, base.operation.as_str());
+                }
+            }
+        }
+        if let Some(max) = plan.cap {
+            hop = hop.cap("pay", "amount", max);
+        }
+        if let Some(depth) = plan.max_depth {
+            hop = hop.max_depth(depth);
+        }
+        let signer = plan.signed.then(KeyPair::generate);
+        match parent.delegate(&hop, signer.as_ref()) {
+            Ok(child) => tokens.push(child),
+            Err(
+                Error::RightNotHeld { .. }
+                | Error::CapExceedsParent { .. }
+                | Error::TtlExceedsParent { .. }
+                | Error::DepthExceeded { .. }
+                | Error::InvalidMaxDepth { .. },
+            ) => {}
+            Err(other) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    Built { root, tokens }
+}
+
+fn allows(
+    built: &Built,
+    token: &Token,
+    (resource, operation, amount): &(String, String, Option<i64>),
+) -> bool {
+    let mut request = Request::new(resource.as_str(), operation.as_str());
+    if let Some(a) = amount {
+        request = request.quantity("amount", *a);
+    }
+    match token.check(&built.root.public(), &request) {
+        Ok(()) => true,
+        Err(Error::NotPermitted { .. }) => false,
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+/// What the chain's stated rights and caps allow, computed without Datalog.
+fn model_allows(
+    chain: &Chain,
+    (resource, operation, amount): &(String, String, Option<i64>),
+) -> bool {
+    let within_cap = match chain.cap(operation, "amount") {
+        None => true,
+        Some(max) => amount.is_some_and(|a| a <= max),
+    };
+    chain.allows(resource, operation) && within_cap
+}
+
+fn grant_rights() -> impl Strategy<Value = Vec<(String, String)>> {
+    prop::collection::vec(right(), 1..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn whatever_a_child_allows_its_parent_allows(
+        rights in grant_rights(),
+        cap in prop::option::of(0i64..1000),
+        max_depth in 0u32..5,
+        plans in prop::collection::vec(hop_plan(), 0..5),
+        requests in prop::collection::vec(request(), 1..10),
+    ) {
+        let built = build(&rights, cap, max_depth, &plans);
+        for request in &requests {
+            let verdicts: Vec<bool> = built.tokens.iter().map(|t| allows(&built, t, request)).collect();
+            for pair in verdicts.windows(2) {
+                prop_assert!(!pair[1] || pair[0], "child allows {request:?}, parent does not");
+            }
+            // And Datalog agrees with the plain model of the chain.
+            for (token, verdict) in built.tokens.iter().zip(&verdicts) {
+                prop_assert_eq!(*verdict, model_allows(token.chain(), request), "{:?}", request);
+            }
+        }
+    }
+
+    #[test]
+    fn no_sequence_of_hops_adds_a_right(
+        rights in grant_rights(),
+        plans in prop::collection::vec(hop_plan(), 1..5),
+        claimed in prop::collection::vec(right(), 1..4),
+        requests in prop::collection::vec(request(), 1..10),
+    ) {
+        let built = build(&rights, None, 5, &plans);
+        let granted: Vec<agentcap::Right> = rights.iter().map(|(r, o)| agentcap::Right::new(r, o).unwrap()).collect();
+        // A block appended with raw biscuit-auth, claiming rights and checking
+        // for them, can only narrow too.
+        let last = built.tokens.last().unwrap();
+        let biscuit = biscuit_auth::Biscuit::from(last.to_bytes().unwrap(), built.root.public().to_biscuit()).unwrap();
+        let claimed: Vec<agentcap::Right> = claimed.iter().map(|(r, o)| agentcap::Right::new(r, o).unwrap()).collect();
+        let mut block = biscuit_auth::BlockBuilder::new().check(vocabulary::rights_check(&claimed)).unwrap();
+        for right in &claimed {
+            block = block.fact(vocabulary::fact(vocabulary::fact::RIGHT, vec![
+                biscuit_auth::builder::Term::Str(right.resource.as_str().to_owned()),
+                biscuit_auth::builder::Term::Str(right.operation.clone()),
+            ])).unwrap();
+        }
+        let forged = Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap();
+        for request in &requests {
+            let in_grant = granted.iter().any(|r| r.allows(&request.0, &request.1));
+            for token in built.tokens.iter().chain([&forged]) {
+                if allows(&built, token, request) {
+                    prop_assert!(in_grant, "{request:?} allowed beyond the grant");
+                }
+            }
+            if allows(&built, &forged, request) {
+                prop_assert!(allows(&built, last, request));
+            }
+        }
+    }
+
+    #[test]
+    fn changing_any_byte_never_verifies_with_other_content(
+        plans in prop::collection::vec(hop_plan(), 0..4),
+        position in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let built = build(&[("a/*".into(), "read".into()), ("b".into(), "write".into())], Some(10), 5, &plans);
+        let token = built.tokens.last().unwrap();
+        let mut bytes = token.to_bytes().unwrap();
+        let at = position.index(bytes.len());
+        bytes[at] ^= flip;
+        if let Ok(tampered) = Token::verify_bytes(&bytes, &built.root.public()) {
+            // The root key id is an unsigned hint in Biscuit; all else is signed.
+            let mut seen = tampered.chain().clone();
+            seen.root_key_id = token.chain().root_key_id;
+            seen.blocks[0].signer = token.chain().blocks[0].signer.clone();
+            prop_assert_eq!(&seen, token.chain(), "byte {} changed content", at);
+        }
+    }
+}
