@@ -36,14 +36,17 @@ fn right() -> impl Strategy<Value = (String, String)> {
 
 /// A right to ask for in a hop: narrow the parent's right at an index
 /// (optionally one path segment deeper), or an arbitrary right instead.
-type RightPlan = (prop::sample::Index, Option<String>, Option<(String, String)>);
+type RightPlan = (
+    prop::sample::Index,
+    Option<String>,
+    Option<(String, String)>,
+);
 
 #[derive(Debug, Clone)]
 struct HopPlan {
     /// Each entry narrows a right held by the parent (index into the parent's
     /// rights, extra path), or asks for an arbitrary right (maybe not held).
     rights: Vec<RightPlan>,
-    )>,
     cap: Option<i64>,
     ttl: u64,
     max_depth: Option<u32>,
