@@ -12,7 +12,7 @@ pub const ISSUER: &str = "https://issuer.example";
 
 /// A fixed instant on a whole minute (2027-01-15T08:00:00Z).
 pub fn t0() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_800_000_000 - 1_800_000_000 % 60)
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
 pub fn mins(n: u64) -> Duration {
@@ -42,7 +42,7 @@ pub fn entry(n: u32, expires_in_min: i64) -> RevocationEntry {
         RevocationId::from_block_id(&block_id(n)),
         t0() - mins(10),
         exp,
-        (n % 3 == 0).then_some(RevocationReason::KEY_COMPROMISE),
+        n.is_multiple_of(3).then_some(RevocationReason::KEY_COMPROMISE),
     )
 }
 
@@ -109,7 +109,7 @@ pub fn realistic_entries(n: usize, this_update: SystemTime, seed: u64) -> Vec<Re
             id[8..].copy_from_slice(&rng.next().to_le_bytes());
             let revoked = this_update - Duration::from_secs(rng.next() % (7 * 86_400));
             let expires = revoked + Duration::from_secs(rng.next() % 86_400);
-            let reason = (rng.next() % 10 == 0).then_some(RevocationReason::AGENT_COMPROMISED);
+            let reason = rng.next().is_multiple_of(10).then_some(RevocationReason::AGENT_COMPROMISED);
             RevocationEntry::new(
                 RevocationId::from_digest_bytes(id),
                 revoked,
