@@ -1,7 +1,72 @@
-//! `agentcap`: the command line for minting, attenuating, inspecting,
-//! verifying and revoking agent capability tokens.
+//! `agentcap`: the command line of agentcap, delegated and attenuable
+//! capability tokens for AI agents.
+//!
+//! Every command accepts `--format human|json`: results on stdout,
+//! diagnostics on stderr, and errors as one line on stderr.
+//!
+//! Exit codes:
+//!
+//! - `0`: allowed / ok;
+//! - `1`: denied, or an invalid, tampered or expired token;
+//! - `2`: a usage error (including clap's) or an I/O error.
+//!
+//! Secrets (private keys) are read only from files, environment variables
+//! or stdin, never from argument values; a value that looks like a private
+//! key where a file path is expected is refused without being echoed.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("agentcap: the command line arrives with its own issue; see README.md");
-    std::process::ExitCode::from(2)
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod error;
+mod input;
+mod output;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::output::Format;
+
+/// What a command that ran to its end concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done, or allowed: exit code 0.
+    Ok,
+    /// Denied (the result was printed): exit code 1.
+    Denied,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are not errors; every usage error exits 2.
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let format = cli.format;
+    match commands::run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Denied) => ExitCode::from(1),
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            let _ = match format {
+                Format::Human => writeln!(err, "agentcap: error: {e}"),
+                Format::Json => writeln!(
+                    err,
+                    "{}",
+                    serde_json::json!({"error": e.to_string(), "kind": e.kind.as_str()})
+                ),
+            };
+            e.kind.exit_code()
+        }
+    }
 }

@@ -1,0 +1,52 @@
+//! One module per command. Each validates its raw arguments into a typed
+//! configuration first, then does the work.
+
+mod audit;
+mod demo;
+mod keys;
+mod revocation;
+mod revsource;
+mod serve;
+mod tokens;
+mod verify;
+
+use crate::Outcome;
+use crate::cli::{AuditCommand, Cli, Command, KeysCommand, RevocationCommand};
+use crate::error::CliResult;
+
+/// Runs the command `cli` names.
+pub fn run(cli: Cli) -> CliResult<Outcome> {
+    let format = cli.format;
+    match cli.command {
+        Command::Keys(KeysCommand::Generate(args)) => keys::generate(args, format),
+        Command::Keys(KeysCommand::Public(args)) => keys::public(args, format),
+        Command::Mint(args) => tokens::mint(args, format),
+        Command::Attenuate(args) => tokens::attenuate(args, format),
+        Command::Narrow(args) => tokens::narrow(args, format),
+        Command::Inspect(args) => tokens::inspect(args, format),
+        Command::Verify(args) => verify::run(args, format),
+        Command::Revoke(args) => revocation::revoke(args, format),
+        Command::Revocation(RevocationCommand::Init(args)) => revocation::init(args, format),
+        Command::Revocation(RevocationCommand::List(args)) => revocation::list(args, format),
+        Command::Revocation(RevocationCommand::Publish(args)) => revocation::publish(args, format),
+        Command::Revocation(RevocationCommand::Serve(args)) => revocation::serve(args, format),
+        Command::Serve(args) => serve::run(args, format),
+        Command::Audit(AuditCommand::Query(args)) => audit::query(args, format),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(args.shell, &mut command, "agentcap", &mut std::io::stdout());
+            Ok(Outcome::Ok)
+        }
+        Command::Demo(args) => demo::run(args, format),
+    }
+}
+
+/// A single-threaded tokio runtime for the commands that talk HTTP.
+pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
+    use crate::error::{Kind, ResultExt};
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .or_fail(Kind::Io, "starting the async runtime")
+}
