@@ -1,0 +1,724 @@
+//! Black-box tests of the `agentcap` binary: every command's happy path
+//! and its failures, with exit codes and JSON output checked.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+/// A scratch folder and a way to run `agentcap` in it with a clean
+/// environment.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("agentcap").unwrap();
+        c.current_dir(self.dir.path())
+            .env_remove("AGENTCAP_ROOT_KEY")
+            .env_remove("AGENTCAP_SIGNING_KEY")
+            .env_remove("AGENTCAP_LIST_SIGNING_KEY");
+        c
+    }
+
+    /// Runs with `--format json`, expects success, returns the JSON.
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self
+            .cmd()
+            .args(args)
+            .args(["--format", "json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    /// Generates a key file, returns its public key.
+    fn key(&self, name: &str) -> String {
+        let v = self.json(&["keys", "generate", "--out", name]);
+        let public = v["public_key"].as_str().unwrap().to_owned();
+        std::fs::write(self.path(&format!("{name}.pub")), &public).unwrap();
+        public
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.path(name), text).unwrap();
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+}
+
+/// alice → travel-assistant → flight-search → scraper, all hops signed.
+/// Token files t0, t1, t2; keys root, assistant, search.
+fn delegation(s: &Scratch) {
+    s.key("root.key");
+    s.key("assistant.key");
+    s.key("search.key");
+    let t0 = s.json(&[
+        "mint",
+        "--root-key-file",
+        "root.key",
+        "--user",
+        "alice",
+        "--agent",
+        "travel-assistant",
+        "--agent-public-key",
+        "@assistant.key.pub",
+        "--right",
+        "flights/*:read",
+        "--right",
+        "payments/charge:write",
+        "--cap",
+        "write:amount<=500",
+        "--ttl",
+        "1h",
+        "--intent",
+        "Book me a flight to Lisbon",
+        "--tenant",
+        "acme",
+    ]);
+    s.write("t0", t0["token"].as_str().unwrap());
+    let t1 = s.json(&[
+        "attenuate",
+        "@t0",
+        "--to",
+        "flight-search",
+        "--signing-key-file",
+        "assistant.key",
+        "--to-public-key",
+        "@search.key.pub",
+        "--right",
+        "flights/*:read",
+        "--ttl",
+        "10m",
+    ]);
+    s.write("t1", t1["token"].as_str().unwrap());
+    let t2 = s.json(&[
+        "attenuate",
+        "@t1",
+        "--to",
+        "scraper",
+        "--signing-key-file",
+        "search.key",
+        "--right",
+        "flights/lis/*:read",
+        "--ttl",
+        "5m",
+    ]);
+    s.write("t2", t2["token"].as_str().unwrap());
+}
+
+fn verify_json(s: &Scratch, token: &str, request: &str, extra: &[&str]) -> (i32, Value) {
+    let out = s
+        .cmd()
+        .args([
+            "verify",
+            token,
+            "--root-public-key",
+            "@root.key.pub",
+            "--request",
+            request,
+            "--format",
+            "json",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (code, v)
+}
+
+#[test]
+fn keys_generate_writes_an_owner_only_file_and_prints_the_public_key() {
+    let s = Scratch::new();
+    let out = s
+        .cmd()
+        .args(["keys", "generate", "--out", "k"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0600"))
+        .get_output()
+        .stdout
+        .clone();
+    let public = String::from_utf8(out).unwrap();
+    assert!(public.starts_with("ed25519/"), "{public}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.path("k")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let v = s.json(&["keys", "public", "--key-file", "k"]);
+    assert_eq!(v["public_key"].as_str().unwrap(), public.trim());
+}
+
+#[test]
+fn keys_generate_refuses_to_overwrite_without_force() {
+    let s = Scratch::new();
+    let first = s.key("k");
+    let before = s.read("k");
+    s.cmd()
+        .args(["keys", "generate", "--out", "k"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(s.read("k"), before, "the key file was changed");
+    let second = s.json(&["keys", "generate", "--out", "k", "--force"]);
+    assert_ne!(second["public_key"].as_str().unwrap(), first);
+}
+
+#[test]
+fn a_private_key_passed_where_a_file_is_expected_is_refused_without_echo() {
+    let s = Scratch::new();
+    s.key("root.key");
+    let secret = s.read("root.key").trim().to_owned();
+    let hex = secret.trim_start_matches("ed25519-private/").to_owned();
+    for value in [secret.as_str(), hex.as_str()] {
+        let out = s
+            .cmd()
+            .args([
+                "mint",
+                "--root-key-file",
+                value,
+                "--user",
+                "u",
+                "--agent",
+                "a",
+            ])
+            .args(["--right", "x:read"])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("looks like a private key"), "{stderr}");
+        assert!(!stderr.contains(&hex), "the secret was echoed: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    // Also where a list signing key file is expected.
+    let out = s
+        .cmd()
+        .args(["revocation", "publish", "--store", "st", "--out", "pub"])
+        .args(["--signing-key-file", &secret])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(!String::from_utf8(out.stderr).unwrap().contains(&hex));
+}
+
+#[test]
+fn secrets_are_read_from_the_environment_and_stdin() {
+    let s = Scratch::new();
+    let public = s.key("root.key");
+    let secret = s.read("root.key");
+    let mint = ["mint", "--user", "u", "--agent", "a", "--right", "x:read"];
+    let token = s
+        .cmd()
+        .args(mint)
+        .env("AGENTCAP_ROOT_KEY", &secret)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let token = String::from_utf8(token).unwrap();
+    s.cmd()
+        .args(["inspect", token.trim(), "--root-public-key", &public])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("signatures verified"));
+    s.cmd()
+        .args(mint)
+        .args(["--root-key-file", "-"])
+        .write_stdin(secret)
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_missing_key_file_is_an_io_error() {
+    let s = Scratch::new();
+    s.cmd()
+        .args(["mint", "--root-key-file", "nope.key", "--user", "u"])
+        .args(["--agent", "a", "--right", "x:read"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nope.key"));
+    s.cmd()
+        .args(["mint", "--user", "u", "--agent", "a", "--right", "x:read"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("AGENTCAP_ROOT_KEY"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_shows_an_example() {
+    let s = Scratch::new();
+    s.cmd().args(["mint", "--bogus"]).assert().code(2);
+    s.cmd().args(["frobnicate"]).assert().code(2);
+    s.cmd()
+        .args([
+            "mint",
+            "--root-key-file",
+            "k",
+            "--user",
+            "u",
+            "--agent",
+            "a",
+        ])
+        .args(["--right", "no-colon"])
+        .assert()
+        .code(2);
+    for cmd in [
+        vec!["keys", "generate"],
+        vec!["keys", "public"],
+        vec!["mint"],
+        vec!["attenuate"],
+        vec!["narrow"],
+        vec!["inspect"],
+        vec!["verify"],
+        vec!["revoke"],
+        vec!["revocation", "init"],
+        vec!["revocation", "list"],
+        vec!["revocation", "publish"],
+        vec!["revocation", "serve"],
+        vec!["serve"],
+        vec!["audit", "query"],
+        vec!["completions"],
+        vec!["demo"],
+    ] {
+        s.cmd()
+            .args(&cmd)
+            .arg("--help")
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Example"));
+    }
+}
+
+#[test]
+fn mint_attenuate_and_inspect_show_the_whole_chain() {
+    let s = Scratch::new();
+    delegation(&s);
+    let v = s.json(&["inspect", "@t2", "--root-public-key", "@root.key.pub"]);
+    assert_eq!(v["user"], "alice");
+    assert_eq!(v["tenant"], "acme");
+    assert_eq!(v["intent"], "Book me a flight to Lisbon");
+    assert_eq!(v["verified"], true);
+    assert_eq!(
+        v["agents"],
+        serde_json::json!(["travel-assistant", "flight-search", "scraper"])
+    );
+    let blocks = v["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 3);
+    assert_eq!(blocks[0]["signer"]["kind"], "root");
+    assert_eq!(blocks[0]["caps"], serde_json::json!(["write:amount<=500"]));
+    assert_eq!(blocks[1]["signer"]["is_delegator"], true);
+    assert_eq!(
+        blocks[2]["rights"],
+        serde_json::json!(["flights/lis/*:read"])
+    );
+    assert_eq!(v["revocation_ids"].as_array().unwrap().len(), 3);
+
+    // Without a root key: readable, but marked unverified.
+    let v = s.json(&["inspect", "@t2"]);
+    assert_eq!(v["verified"], false);
+    s.cmd()
+        .args(["inspect", "@t2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("NOT verified"))
+        .stdout(predicate::str::contains("→ scraper"));
+
+    // From stdin.
+    s.cmd()
+        .args(["inspect", "-", "--root-public-key", "@root.key.pub"])
+        .write_stdin(s.read("t1"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("travel-assistant's key"));
+
+    // Against the wrong root key: invalid.
+    s.cmd()
+        .args(["inspect", "@t2", "--root-public-key", "@search.key.pub"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn attenuate_refuses_more_rights_and_a_wrong_signing_key() {
+    let s = Scratch::new();
+    delegation(&s);
+    s.cmd()
+        .args([
+            "attenuate",
+            "@t1",
+            "--to",
+            "x",
+            "--signing-key-file",
+            "search.key",
+        ])
+        .args(["--right", "payments/charge:write"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("does not hold"));
+    s.cmd()
+        .args([
+            "attenuate",
+            "@t1",
+            "--to",
+            "x",
+            "--signing-key-file",
+            "assistant.key",
+        ])
+        .args(["--right", "flights/*:read"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not the key bound"));
+    s.cmd()
+        .args(["attenuate", "@t1", "--to", "x", "--right", "flights/*:read"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn verify_allows_inside_the_chain_and_denies_outside() {
+    let s = Scratch::new();
+    delegation(&s);
+    let (code, v) = verify_json(&s, "@t2", "flights/lis/2026-12-01:read", &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["user"], "alice");
+
+    let (code, v) = verify_json(&s, "@t2", "flights/opo/x:read", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["decision"], "deny");
+
+    // Caps: within and beyond.
+    let (code, _) = verify_json(
+        &s,
+        "@t0",
+        "payments/charge:write",
+        &["--fact", "amount=120"],
+    );
+    assert_eq!(code, 0);
+    let (code, _) = verify_json(
+        &s,
+        "@t0",
+        "payments/charge:write",
+        &["--fact", "amount=900"],
+    );
+    assert_eq!(code, 1);
+
+    // Human output explains.
+    s.cmd()
+        .args(["verify", "@t2", "--root-public-key", "@root.key.pub"])
+        .args(["--request", "payments/charge:write"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("DENY"));
+}
+
+#[test]
+fn verify_denies_a_wrong_root_key_a_malformed_and_a_tampered_token() {
+    let s = Scratch::new();
+    delegation(&s);
+    let out = s
+        .cmd()
+        .args(["verify", "@t1", "--root-public-key", "@search.key.pub"])
+        .args(["--request", "flights/x:read", "--format", "json"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["decision"], "deny");
+
+    let (code, v) = verify_json(&s, "not-a-token", "flights/x:read", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["reason"], "malformed");
+
+    // Flip one character in the middle of the token.
+    let mut token = s.read("t1").trim().to_owned().into_bytes();
+    let i = token.len() / 2;
+    token[i] = if token[i] == b'A' { b'B' } else { b'A' };
+    s.write("tampered", &String::from_utf8(token).unwrap());
+    let (code, v) = verify_json(&s, "@tampered", "flights/x:read", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["decision"], "deny");
+
+    // A missing token file is an I/O error, not a denial.
+    let (code, _) = verify_json(&s, "@missing", "flights/x:read", &[]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn verify_denies_an_expired_token() {
+    let s = Scratch::new();
+    s.key("root.key");
+    let root = agentcap::KeyPair::load(s.path("root.key")).unwrap();
+    let token = agentcap::Grant::new("alice", "assistant")
+        .right("mail/*", "read")
+        .issued_at(SystemTime::now() - Duration::from_secs(120))
+        .ttl(Duration::from_secs(60))
+        .mint(&root)
+        .unwrap();
+    s.write("old", &token.to_base64().unwrap());
+    let (code, v) = verify_json(&s, "@old", "mail/inbox:read", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["reason"], "expired");
+    s.cmd()
+        .args(["attenuate", "@old", "--to", "x", "--right", "mail/*:read"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn narrow_restricts_to_one_resource() {
+    let s = Scratch::new();
+    delegation(&s);
+    let v = s.json(&[
+        "narrow",
+        "@t1",
+        "--right",
+        "flights/lis/x:read",
+        "--ttl",
+        "30s",
+    ]);
+    s.write("n", v["token"].as_str().unwrap());
+    assert_eq!(verify_json(&s, "@n", "flights/lis/x:read", &[]).0, 0);
+    assert_eq!(verify_json(&s, "@n", "flights/lis/y:read", &[]).0, 1);
+}
+
+#[test]
+fn cli_tokens_verify_with_plain_biscuit_auth() {
+    let s = Scratch::new();
+    delegation(&s);
+    let root = agentcap::PublicKey::from_text(&s.read("root.key.pub")).unwrap();
+    for t in ["t0", "t1", "t2"] {
+        let token = biscuit_auth::Biscuit::from_base64(s.read(t).trim(), root.to_biscuit())
+            .expect("biscuit-auth accepts the CLI's token");
+        assert_eq!(token.block_count(), t[1..].parse::<usize>().unwrap() + 1);
+    }
+    let other = biscuit_auth::KeyPair::new();
+    assert!(biscuit_auth::Biscuit::from_base64(s.read("t2").trim(), other.public()).is_err());
+}
+
+fn init_store(s: &Scratch) -> String {
+    let v = s.json(&[
+        "revocation",
+        "init",
+        "--store",
+        "store",
+        "--signing-key-file",
+        "list.key",
+    ]);
+    let public = v["public_key"].as_str().unwrap().to_owned();
+    assert_eq!(v["key_created"], true);
+    s.write("list.pub", &public);
+    public
+}
+
+#[test]
+fn revoking_a_middle_hop_denies_its_descendants_only() {
+    let s = Scratch::new();
+    delegation(&s);
+    init_store(&s);
+    let rev = [
+        "--revocation-list",
+        "published",
+        "--revocation-public-key",
+        "@list.pub",
+    ];
+    s.json(&[
+        "revocation",
+        "publish",
+        "--store",
+        "store",
+        "--signing-key-file",
+        "list.key",
+        "--out",
+        "published",
+    ]);
+    assert_eq!(verify_json(&s, "@t2", "flights/lis/x:read", &rev).0, 0);
+
+    // Revoke flight-search's hop (block 1).
+    let v = s.json(&[
+        "revoke",
+        "@t1",
+        "--store",
+        "store",
+        "--signing-key-file",
+        "list.key",
+        "--out",
+        "published",
+    ]);
+    assert_eq!(v["revoked"][0]["block"], 1);
+    assert_eq!(v["revoked"][0]["holder"], "flight-search");
+
+    let (code, v) = verify_json(&s, "@t2", "flights/lis/x:read", &rev);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["reason"], "revoked");
+    assert_eq!(v["revoked_block"], 1);
+    assert_eq!(verify_json(&s, "@t1", "flights/lis/x:read", &rev).0, 1);
+    let (code, v) = verify_json(&s, "@t0", "flights/lis/x:read", &rev);
+    assert_eq!(code, 0, "the parent stays allowed: {v}");
+
+    // The store lists the entry; a store folder works as a source too.
+    let v = s.json(&["revocation", "list", "--store", "store"]);
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1);
+    let from_store = [
+        "--revocation-list",
+        "store",
+        "--revocation-public-key",
+        "@list.pub",
+    ];
+    assert_eq!(
+        verify_json(&s, "@t2", "flights/lis/x:read", &from_store).0,
+        1
+    );
+
+    // A list signed by another key is refused.
+    s.key("other.key");
+    let wrong = init_store_other(&s);
+    let bad = [
+        "--revocation-list",
+        "published",
+        "--revocation-public-key",
+        &wrong,
+    ];
+    assert_eq!(verify_json(&s, "@t0", "flights/lis/x:read", &bad).0, 1);
+}
+
+fn init_store_other(s: &Scratch) -> String {
+    let v = s.json(&[
+        "revocation",
+        "init",
+        "--store",
+        "store2",
+        "--signing-key-file",
+        "list2.key",
+    ]);
+    v["public_key"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn revoke_by_id_and_revocation_init_reuses_its_key() {
+    let s = Scratch::new();
+    delegation(&s);
+    let public = init_store(&s);
+    let v = s.json(&[
+        "revocation",
+        "init",
+        "--store",
+        "store",
+        "--signing-key-file",
+        "list.key",
+    ]);
+    assert_eq!(v["key_created"], false);
+    assert_eq!(v["public_key"], public.as_str());
+
+    let chain = s.json(&["inspect", "@t2"]);
+    let id = chain["revocation_ids"][2].as_str().unwrap().to_owned();
+    let v = s.json(&[
+        "revoke",
+        "--id",
+        &id,
+        "--store",
+        "store",
+        "--signing-key-file",
+        "list.key",
+        "--out",
+        "published",
+    ]);
+    assert!(v["sequence"].as_u64().unwrap() >= 2);
+    let rev = [
+        "--revocation-list",
+        "published",
+        "--revocation-public-key",
+        "@list.pub",
+    ];
+    assert_eq!(verify_json(&s, "@t2", "flights/lis/x:read", &rev).0, 1);
+    assert_eq!(verify_json(&s, "@t1", "flights/lis/x:read", &rev).0, 0);
+
+    // Revoking into a folder that is not a store is a usage error.
+    s.cmd()
+        .args([
+            "revoke",
+            "--id",
+            &id,
+            "--store",
+            "nowhere",
+            "--signing-key-file",
+            "list.key",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("revocation init"));
+}
+
+#[test]
+fn audit_query_filters_records() {
+    let s = Scratch::new();
+    let lines = [
+        r#"{"time":"2026-01-01T10:00:00Z","decision":"allow","reason":"allowed","user":"alice","agents":["travel-assistant","flight-search"],"method":"GET","path":"/flights/lis"}"#,
+        r#"{"time":"2026-01-01T10:05:00Z","decision":"deny","reason":"revoked","user":"alice","agents":["travel-assistant","flight-search","scraper"],"method":"GET","path":"/flights/lis"}"#,
+        r#"{"time":"2026-01-01T11:00:00Z","decision":"allow","reason":"allowed","user":"bob","agents":["mailer"],"method":"GET","path":"/mail"}"#,
+    ];
+    s.write("audit.jsonl", &(lines.join("\n") + "\n"));
+    let q = |extra: &[&str]| {
+        let mut args = vec!["audit", "query", "--log", "audit.jsonl"];
+        args.extend_from_slice(extra);
+        s.json(&args)["count"].as_u64().unwrap()
+    };
+    assert_eq!(q(&[]), 3);
+    assert_eq!(q(&["--user", "alice"]), 2);
+    assert_eq!(q(&["--agent", "scraper"]), 1);
+    assert_eq!(q(&["--decision", "deny"]), 1);
+    assert_eq!(q(&["--since", "2026-01-01T10:01:00Z"]), 2);
+    assert_eq!(
+        q(&["--until", "2026-01-01T10:01:00Z", "--decision", "allow"]),
+        1
+    );
+    s.cmd()
+        .args(["audit", "query", "--log", "audit.jsonl", "--user", "bob"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ALLOW"));
+    s.cmd()
+        .args(["audit", "query", "--log", "missing.jsonl"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn completions_are_printed() {
+    Scratch::new()
+        .cmd()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("agentcap"));
+}
