@@ -40,7 +40,10 @@ fn entries(this_update: SystemTime, range: std::ops::Range<u64>) -> Vec<Revocati
         .map(|n| {
             let revoked = this_update - Duration::from_secs(rng.next() % (7 * 86_400));
             let expires = revoked + Duration::from_secs(rng.next() % 86_400);
-            let reason = rng.next().is_multiple_of(10).then_some(RevocationReason::AGENT_COMPROMISED);
+            let reason = rng
+                .next()
+                .is_multiple_of(10)
+                .then_some(RevocationReason::AGENT_COMPROMISED);
             RevocationEntry::new(
                 RevocationId::from_block_id(&block_id(n)),
                 revoked,

@@ -270,7 +270,7 @@ impl VerifierState {
     pub fn open(path: impl AsRef<Path>, config: VerifierConfig) -> Result<Self, StateError> {
         Self::check_config(&config)?;
         let path = path.as_ref().to_path_buf();
-        let current = match std::fs::read(&path) {
+        let mut current = match std::fs::read(&path) {
             Ok(bytes) => decode_state(&bytes).map_err(|reason| StateError::Corrupt {
                 path: path.clone(),
                 reason,
@@ -278,6 +278,12 @@ impl VerifierState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Current::default(),
             Err(source) => return Err(StateError::Io { path, source }),
         };
+        // Freshness from heads accepted after the list. Ignoring a missing or
+        // unreadable file only makes the state look older (fails closed
+        // sooner), never newer.
+        if let Ok(bytes) = std::fs::read(freshness_path(&path)) {
+            apply_freshness(&mut current, &bytes);
+        }
         if let Some(list) = &current.list
             && list.issuer != config.issuer
         {
@@ -327,10 +333,17 @@ impl VerifierState {
         }
     }
 
-    fn commit(&self, next: Current) -> Result<(), AcceptError> {
+    /// Persists `next` (the whole list when it changed, only the small
+    /// freshness file after a head) and then makes it current.
+    fn commit(&self, next: Current, list_changed: bool) -> Result<(), AcceptError> {
         if let Some(path) = &self.path {
-            write_atomic(path, &encode_state(&next)).map_err(|source| AcceptError::Persist {
-                path: path.clone(),
+            let (target, bytes) = if list_changed {
+                (path.clone(), encode_state(&next))
+            } else {
+                (freshness_path(path), encode_freshness(&next))
+            };
+            write_atomic(&target, &bytes).map_err(|source| AcceptError::Persist {
+                path: target.clone(),
                 source,
             })?;
         }
@@ -375,11 +388,14 @@ impl VerifierState {
             check_containment(old, &list)?;
         }
         let to = list.sequence;
-        self.commit(Current {
-            next_update: list.next_update,
-            refreshed_at: list.this_update,
-            list: Some(Arc::new(list)),
-        })?;
+        self.commit(
+            Current {
+                next_update: list.next_update,
+                refreshed_at: list.this_update,
+                list: Some(Arc::new(list)),
+            },
+            true,
+        )?;
         Ok(AcceptOutcome::Updated { from, to })
     }
 
@@ -436,11 +452,14 @@ impl VerifierState {
         }
         check_containment(old, &list)?;
         let (from, to) = (Some(old.sequence), list.sequence);
-        self.commit(Current {
-            next_update: list.next_update,
-            refreshed_at: list.this_update,
-            list: Some(Arc::new(list)),
-        })?;
+        self.commit(
+            Current {
+                next_update: list.next_update,
+                refreshed_at: list.this_update,
+                list: Some(Arc::new(list)),
+            },
+            true,
+        )?;
         Ok(AcceptOutcome::Updated { from, to })
     }
 
@@ -449,7 +468,7 @@ impl VerifierState {
     /// deltas accepted before it stay accepted.
     pub fn accept_delta_chain(&self, mut bytes: &[u8]) -> Result<AcceptOutcome, AcceptError> {
         let start = self.sequence();
-        let mut last = AcceptOutcome::Unchanged;
+        let mut updated_to = None;
         while !bytes.is_empty() {
             let len = envelope_len(bytes).filter(|&n| n <= bytes.len()).ok_or(
                 DecodeError::Truncated {
@@ -458,12 +477,14 @@ impl VerifierState {
                 },
             )?;
             let (one, rest) = bytes.split_at(len);
-            last = self.accept_delta(one)?;
+            if let AcceptOutcome::Updated { to, .. } = self.accept_delta(one)? {
+                updated_to = Some(to);
+            }
             bytes = rest;
         }
-        Ok(match (last, self.sequence()) {
-            (AcceptOutcome::Updated { to, .. }, _) => AcceptOutcome::Updated { from: start, to },
-            (other, _) => other,
+        Ok(match updated_to {
+            Some(to) => AcceptOutcome::Updated { from: start, to },
+            None => AcceptOutcome::Unchanged,
         })
     }
 
@@ -511,7 +532,7 @@ impl VerifierState {
             refreshed_at: current.refreshed_at.max(head.signed_at),
         };
         let next_update = from_unix(next.next_update);
-        self.commit(next)?;
+        self.commit(next, false)?;
         Ok(AcceptOutcome::Refreshed { next_update })
     }
 
@@ -713,4 +734,57 @@ fn decode_state(bytes: &[u8]) -> Result<Current, String> {
         next_update,
         refreshed_at,
     })
+}
+
+/// The small file holding freshness from heads, next to the state file.
+fn freshness_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".fresh");
+    PathBuf::from(name)
+}
+
+const FRESH_MAGIC: &[u8; 8] = b"ACRVFRSH";
+
+fn encode_freshness(c: &Current) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    out.extend_from_slice(FRESH_MAGIC);
+    out.push(STATE_VERSION);
+    let (sequence, digest) = c
+        .list
+        .as_ref()
+        .map_or((0, [0u8; 32]), |l| (l.sequence, *l.digest.as_bytes()));
+    out.extend_from_slice(&sequence.to_le_bytes());
+    out.extend_from_slice(&digest);
+    out.extend_from_slice(&c.next_update.to_le_bytes());
+    out.extend_from_slice(&c.refreshed_at.to_le_bytes());
+    let sum: [u8; 32] = Sha256::digest(&out).into();
+    out.extend_from_slice(&sum);
+    out
+}
+
+/// Takes the freshness in `bytes` if it is intact and names the held list.
+fn apply_freshness(c: &mut Current, bytes: &[u8]) {
+    if bytes.len() != 8 + 1 + 8 + 32 + 8 + 8 + 32 {
+        return;
+    }
+    let (content, sum) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(content)[..] != *sum
+        || &content[..8] != FRESH_MAGIC
+        || content[8] != STATE_VERSION
+    {
+        return;
+    }
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&content[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let Some(list) = &c.list else {
+        return;
+    };
+    if u64_at(9) != list.sequence || content[17..49] != list.digest.as_bytes()[..] {
+        return;
+    }
+    c.next_update = c.next_update.max(u64_at(49));
+    c.refreshed_at = c.refreshed_at.max(u64_at(57));
 }

@@ -570,3 +570,28 @@ fn expired_list_fails_open_only_when_configured() {
     assert_eq!(fresh.freshness, Freshness::Fresh);
     assert_eq!(fresh.age, Some(Duration::ZERO));
 }
+
+#[test]
+fn head_refresh_is_persisted_without_rewriting_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.bin");
+    let k = key(1);
+    let l = list(1, vec![entry(1, 120)]);
+    {
+        let s = VerifierState::open(&path, config(&[&k])).unwrap();
+        s.accept_list(&l.sign(&k).unwrap()).unwrap();
+        let list_file = std::fs::read(&path).unwrap();
+        s.accept_head(&signed_head(&k, &l, t0() + mins(40), t0() + mins(400)))
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), list_file);
+    }
+    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    assert_eq!(s.next_update(), Some(t0() + mins(400)));
+    assert_eq!(s.age(t0() + mins(45)), Some(mins(5)));
+    // A newer list makes the old freshness file irrelevant.
+    let l2 = list(2, vec![entry(1, 120)]);
+    s.accept_list(&l2.sign(&k).unwrap()).unwrap();
+    drop(s);
+    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    assert_eq!(s.next_update(), Some(l2.next_update()));
+}

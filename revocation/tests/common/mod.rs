@@ -42,7 +42,8 @@ pub fn entry(n: u32, expires_in_min: i64) -> RevocationEntry {
         RevocationId::from_block_id(&block_id(n)),
         t0() - mins(10),
         exp,
-        n.is_multiple_of(3).then_some(RevocationReason::KEY_COMPROMISE),
+        n.is_multiple_of(3)
+            .then_some(RevocationReason::KEY_COMPROMISE),
     )
 }
 
@@ -109,7 +110,10 @@ pub fn realistic_entries(n: usize, this_update: SystemTime, seed: u64) -> Vec<Re
             id[8..].copy_from_slice(&rng.next().to_le_bytes());
             let revoked = this_update - Duration::from_secs(rng.next() % (7 * 86_400));
             let expires = revoked + Duration::from_secs(rng.next() % 86_400);
-            let reason = rng.next().is_multiple_of(10).then_some(RevocationReason::AGENT_COMPROMISED);
+            let reason = rng
+                .next()
+                .is_multiple_of(10)
+                .then_some(RevocationReason::AGENT_COMPROMISED);
             RevocationEntry::new(
                 RevocationId::from_digest_bytes(id),
                 revoked,
