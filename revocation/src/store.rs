@@ -93,12 +93,36 @@ impl RevocationStore {
         }
         let store = Self { dir, issuer };
         let _lock = store.lock(true)?;
+        store.remove_stale_temp_files();
         if store.state_path().exists() {
             store.load()?;
         } else {
             store.save(&StoreState::default())?;
         }
         Ok(store)
+    }
+
+    /// Removes temp files left by writers that died mid-write. Called with
+    /// the exclusive lock held: every writer holds that lock while its temp
+    /// file exists, so any temp file seen now is abandoned.
+    fn remove_stale_temp_files(&self) {
+        let published = self.published_dir();
+        for dir in [
+            self.dir.clone(),
+            published.clone(),
+            published.join(DELTAS_DIR),
+        ] {
+            let Ok(read) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in read.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 
     /// The store's folder.

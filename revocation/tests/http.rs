@@ -203,7 +203,7 @@ async fn published_revocation_reaches_subscribed_and_polling_verifiers() {
 
     // A re-signed head extends freshness for both.
     let before = pushed.next_update().unwrap();
-    std::thread::sleep(Duration::from_millis(1_100));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let head = issuer
         .store
         .refresh_head(&issuer.key, Duration::from_secs(900))

@@ -110,6 +110,12 @@ fn process_killed_mid_write_leaves_old_or_new_state_never_broken() {
         child.kill().unwrap();
         child.wait().unwrap();
         let reopened = RevocationStore::open(dir.path(), ISSUER).unwrap();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "abandoned temp files: {leftovers:?}");
         let n = reopened.entries().unwrap().len();
         assert!(n >= last + 3, "committed revocations were lost");
         last = n;
