@@ -72,6 +72,20 @@ impl BlockKind {
     }
 }
 
+/// What a check in a block enforces, as recognised by its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckRole {
+    /// The block's expiry.
+    Expiry,
+    /// The block's rights ([`ChainBlock::rights`]).
+    Rights,
+    /// A cap: the index into [`ChainBlock::caps`].
+    Cap(usize),
+    /// A check of a shape agentcap does not write: enforced all the same,
+    /// but not described.
+    Other,
+}
+
 /// Who passed authority to whom in a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delegation {
@@ -128,13 +142,37 @@ pub struct ChainBlock {
     pub expires_at: Option<SystemTime>,
     /// The maximum depth the block states.
     pub max_depth: Option<u32>,
-    /// Checks of shapes agentcap does not write. They are enforced all the
-    /// same; inspection can only count them.
-    pub other_checks: usize,
+    /// What each of the block's checks is, in the block's order (the check
+    /// ids biscuit-auth reports for failed checks index this).
+    pub checks: Vec<CheckRole>,
     /// An attestation's statement.
     pub attestation: Option<String>,
     /// The block's revocation id (its signature), hex.
     pub revocation_id: String,
+}
+
+impl ChainBlock {
+    /// The number of checks inspection cannot describe ([`CheckRole::Other`]).
+    pub fn other_checks(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| **c == CheckRole::Other)
+            .count()
+    }
+
+    /// Who this block is, in words: "the grant from alice to assistant",
+    /// "hop 2 (assistant → search)", "the narrowing by search", ...
+    pub fn describe(&self) -> String {
+        match (&self.kind, &self.delegation) {
+            (BlockKind::Authority, Some(d)) => format!("the grant from {} to {}", d.from, d.to),
+            (BlockKind::Hop, Some(d)) => format!("hop {} ({} → {})", d.depth, d.from, d.to),
+            (BlockKind::Narrowing, _) => {
+                format!("the narrowing by {} (block {})", self.holder, self.index)
+            }
+            (BlockKind::Attestation, _) => format!("the attestation in block {}", self.index),
+            _ => format!("block {}", self.index),
+        }
+    }
 }
 
 impl Chain {
@@ -206,6 +244,11 @@ impl Chain {
             .iter()
             .filter(|b| !b.rights.is_empty())
             .all(|b| b.rights.iter().any(|held| held.allows(resource, operation)))
+    }
+
+    /// The block at `index`.
+    pub fn block(&self, index: usize) -> Option<&ChainBlock> {
+        self.blocks.get(index)
     }
 
     /// The revocation ids of all blocks, in order (hex).
@@ -578,22 +621,31 @@ struct Restrictions {
     caps: Vec<Cap>,
     expires_at: Option<SystemTime>,
     max_depth: Option<u32>,
-    other_checks: usize,
+    checks: Vec<CheckRole>,
 }
 
 fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictions, Error> {
     let mut rights: Option<Vec<Right>> = None;
     let mut caps = Vec::new();
     let mut expires = None;
-    let mut other_checks = 0;
+    let mut checks = Vec::with_capacity(statements.checks.len());
     for check in &statements.checks {
-        match recognise(check) {
-            Some(Enforced::Expiry(at)) => expires = Some(expires.map_or(at, |e: u64| e.min(at))),
+        checks.push(match recognise(check) {
+            Some(Enforced::Expiry(at)) => {
+                expires = Some(expires.map_or(at, |e: u64| e.min(at)));
+                CheckRole::Expiry
+            }
             // A second rights check further narrows; it is reported, not merged.
-            Some(Enforced::Rights(r)) if rights.is_none() => rights = Some(r),
-            Some(Enforced::Cap(cap)) => caps.push(cap),
-            Some(Enforced::Rights(_)) | None => other_checks += 1,
-        }
+            Some(Enforced::Rights(r)) if rights.is_none() => {
+                rights = Some(r);
+                CheckRole::Rights
+            }
+            Some(Enforced::Cap(cap)) => {
+                caps.push(cap);
+                CheckRole::Cap(caps.len() - 1)
+            }
+            Some(Enforced::Rights(_)) | None => CheckRole::Other,
+        });
     }
     let expires_at = expires.map(|d| date(d, block)).transpose()?;
     let mut max_depth = None;
@@ -611,7 +663,7 @@ fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictio
         caps,
         expires_at,
         max_depth,
-        other_checks,
+        checks,
     })
 }
 
@@ -703,7 +755,7 @@ fn read_authority(
         caps: restrictions.caps,
         expires_at: restrictions.expires_at,
         max_depth: restrictions.max_depth,
-        other_checks: restrictions.other_checks,
+        checks: restrictions.checks,
         attestation: None,
         revocation_id: revocation_id(&token.authority),
     };
@@ -822,7 +874,7 @@ fn read_block(
         caps: restrictions.caps,
         expires_at: restrictions.expires_at,
         max_depth: restrictions.max_depth,
-        other_checks: restrictions.other_checks,
+        checks: restrictions.checks,
         attestation,
         revocation_id: revocation_id(signed),
     })

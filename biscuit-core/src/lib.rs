@@ -82,10 +82,11 @@ mod rights;
 mod token;
 pub mod vocabulary;
 
-pub use chain::{BlockKind, Chain, ChainBlock, Delegation, Signer};
+pub use chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
 pub use error::{Error, FailedCheck};
 pub use keys::{KeyFormat, KeyPair, Overwrite, PublicKey};
 pub use rights::{Cap, MAX_VALUE_BYTES, ResourcePattern, Right};
 pub use token::{
-    Grant, Hop, LOCAL_CHECK_LIMITS, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Request, Token, inspect,
+    Grant, Hop, LOCAL_CHECK_LIMITS, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Request, Token, decode_base64,
+    inspect,
 };

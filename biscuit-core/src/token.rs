@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, BlockBuilder, UnverifiedBiscuit};
 
-use crate::chain::{BlockKind, Chain, ChainBlock, Delegation, Signer};
+use crate::chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
 use crate::error::Error;
 use crate::keys::{KeyPair, PublicKey};
 use crate::rights::{Cap, ResourcePattern, Right, validate_name, validate_operation};
@@ -176,6 +176,7 @@ impl Grant {
         }
         let biscuit = builder.build(root.biscuit()).map_err(Error::from_biscuit)?;
         let revocation_id = last_revocation_id(&biscuit.revocation_identifiers());
+        let roles = restriction_roles(&caps);
         let chain = Chain {
             user: self.user.clone(),
             tenant: self.tenant.clone(),
@@ -202,7 +203,7 @@ impl Grant {
                 caps,
                 expires_at: Some(from_unix(expires)),
                 max_depth: Some(self.max_depth),
-                other_checks: 0,
+                checks: roles,
                 attestation: None,
                 revocation_id,
             }],
@@ -389,12 +390,33 @@ impl Token {
 
     /// Reads a serialized token and verifies every signature against `root`.
     pub fn verify_bytes(bytes: &[u8], root: &PublicKey) -> Result<Self, Error> {
+        Self::verify_bytes_with(bytes, |_| Some(*root))
+    }
+
+    /// Reads a serialized token and verifies it against the root key that
+    /// `root_for` returns for the token's root key id (`None` when the token
+    /// names none). A key id with no key is [`Error::UnknownRootKey`].
+    pub fn verify_bytes_with(
+        bytes: &[u8],
+        root_for: impl Fn(Option<u32>) -> Option<PublicKey>,
+    ) -> Result<Self, Error> {
         check_size(bytes)?;
-        let biscuit = Biscuit::from(bytes, root.to_biscuit()).map_err(Error::from_biscuit)?;
+        let chosen = std::cell::Cell::new(None);
+        let provider = |id: Option<u32>| match root_for(id) {
+            Some(key) => {
+                chosen.set(Some(key));
+                Ok(key.to_biscuit())
+            }
+            None => Err(biscuit_auth::error::Format::UnknownPublicKey),
+        };
+        let biscuit = Biscuit::from(bytes, provider).map_err(|e| match Error::from_biscuit(e) {
+            Error::UnknownRootKey(_) => Error::UnknownRootKey(root_key_id(bytes)),
+            other => other,
+        })?;
         let chain = Chain::decode(bytes, true)?;
         Ok(Token {
             inner: Inner::Verified(biscuit),
-            root: Some(*root),
+            root: chosen.get(),
             chain,
         })
     }
@@ -526,6 +548,7 @@ impl Token {
             },
         };
         let inner = self.append(block, signer)?;
+        let roles = restriction_roles(&caps);
         Ok(self.extend(
             inner,
             ChainBlock {
@@ -544,7 +567,7 @@ impl Token {
                 caps,
                 expires_at: Some(from_unix(expires)),
                 max_depth: hop.max_depth,
-                other_checks: 0,
+                checks: roles,
                 attestation: None,
                 revocation_id: String::new(),
             },
@@ -604,7 +627,7 @@ impl Token {
                 caps: Vec::new(),
                 expires_at: Some(from_unix(expires)),
                 max_depth: None,
-                other_checks: 0,
+                checks: restriction_roles(&[]),
                 attestation: None,
                 revocation_id: String::new(),
             },
@@ -634,7 +657,7 @@ impl Token {
                 caps: Vec::new(),
                 expires_at: None,
                 max_depth: None,
-                other_checks: 0,
+                checks: Vec::new(),
                 attestation: Some(statement.to_owned()),
                 revocation_id: String::new(),
             },
@@ -801,7 +824,9 @@ pub fn inspect(token: &str, root: Option<&PublicKey>) -> Result<Chain, Error> {
     }
 }
 
-fn decode_base64(text: &str) -> Result<Vec<u8>, Error> {
+/// Decodes a token's URL-safe base64 form (padded or not) into its bytes,
+/// without parsing it. Refuses input larger than [`MAX_TOKEN_BYTES`].
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, Error> {
     let text = text.trim();
     if text.len() > MAX_TOKEN_BYTES * 4 / 3 + 4 {
         return Err(Error::TokenTooLarge {
@@ -818,6 +843,14 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, Error> {
     }
     base64::decode_config(&padded, base64::URL_SAFE)
         .map_err(|e| Error::MalformedToken(format!("not URL-safe base64: {e}")))
+}
+
+/// The root key id a serialized token names, read without verifying it.
+fn root_key_id(bytes: &[u8]) -> Option<u32> {
+    use prost::Message;
+    biscuit_auth::format::schema::Biscuit::decode(bytes)
+        .ok()
+        .and_then(|t| t.root_key_id)
 }
 
 fn check_size(bytes: &[u8]) -> Result<(), Error> {
@@ -888,6 +921,13 @@ pub(crate) fn from_unix(seconds: u64) -> SystemTime {
     UNIX_EPOCH
         .checked_add(Duration::from_secs(seconds))
         .unwrap_or(UNIX_EPOCH + MAX_TTL)
+}
+
+/// The roles of the checks [`vocabulary`]'s blocks carry, in order.
+fn restriction_roles(caps: &[Cap]) -> Vec<CheckRole> {
+    let mut roles = vec![CheckRole::Expiry, CheckRole::Rights];
+    roles.extend((0..caps.len()).map(CheckRole::Cap));
+    roles
 }
 
 fn last_revocation_id(ids: &[Vec<u8>]) -> String {

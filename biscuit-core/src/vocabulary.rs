@@ -60,6 +60,14 @@ pub mod request {
     pub const TIME: &str = "time";
     /// `quantity(name, value)`: a numeric parameter of the request, bounded by caps.
     pub const QUANTITY: &str = "quantity";
+    /// `method(name)`: the HTTP method, when the request is an HTTP request.
+    pub const METHOD: &str = "method";
+    /// `path(path)`: the HTTP path, when the request is an HTTP request.
+    pub const PATH: &str = "path";
+    /// `revocation_sequence(n)`: the sequence number of the revocation list the verifier holds.
+    pub const REVOCATION_SEQUENCE: &str = "revocation_sequence";
+    /// `revocation_age(seconds)`: how long ago that list was issued.
+    pub const REVOCATION_AGE: &str = "revocation_age";
 }
 
 fn string(value: &str) -> Term {
@@ -297,8 +305,9 @@ pub(crate) fn attestation_block(statement: &str) -> BlockBuilder {
     }
 }
 
-/// The request facts the local check supplies.
-pub(crate) fn request_facts(
+/// The request facts: `resource`, `operation`, `time` and one `quantity`
+/// per name. Used by the local check and the verifier alike.
+pub fn request_facts(
     resource: &str,
     operation: &str,
     time: u64,

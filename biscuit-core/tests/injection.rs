@@ -68,7 +68,7 @@ fn datalog_lookalikes_round_trip_as_data_and_add_no_authority() {
             assert_eq!(block.rights.len(), 1, "{value:?}");
             assert_eq!(block.rights[0].resource.as_str(), resource(value));
             assert_eq!(block.rights[0].operation, op(value));
-            assert_eq!(block.other_checks, 0);
+            assert_eq!(block.other_checks(), 0);
         }
         assert_eq!(&chain, narrowed.chain());
 

@@ -1,3 +1,85 @@
-//! The agentcap verifier: checks a whole delegation chain against trusted root
-//! keys and a revocation list, authorizes requests with Datalog policies,
-//! explains its decisions and writes an audit trail; also as tower middleware.
+//! # agentcap-verifier: verify the whole chain, authorize, explain, audit
+//!
+//! A service that receives agentcap tokens uses this crate to decide, for
+//! each request, whether the agent presenting the token may do what it
+//! asks, and to record who acted for whom.
+//!
+//! A [`Verifier`] holds the trusted root keys (by root key id: several, for
+//! rotation and for other domains), a revocation state from
+//! [`agentcap_revocation`] with its freshness policy, the service's Datalog
+//! policies, run limits that hold on a loaded host, the tolerated clock skew,
+//! size and depth limits, and a bounded cache of verified tokens.
+//! [`Verifier::verify`] answers with a [`Decision`]: allowed or denied, a
+//! stable [`Reason`] code, the chain, and [`Decision::explain`] in plain
+//! words. The [`VerifierBuilder`] refuses unusable configurations (no root
+//! key; no revocation list unless explicitly opted out).
+//!
+//! [`AgentcapLayer`] is a tower layer over `http` 1 types: it reads the
+//! bearer token, maps the request to facts ([`RequestFacts`], with a REST
+//! default), verifies, and either passes an [`AuthorizedDelegation`] to the
+//! handler in the request extensions or answers 401/403 with an
+//! `application/problem+json` body. Every decision goes to an
+//! [`AuditSink`]; [`JsonLinesAuditSink`] appends JSON lines.
+//!
+//! With the `axum` feature: the [`Delegation`] extractor and an example
+//! [`tool_server`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use agentcap::{Grant, Hop, KeyPair};
+//! use agentcap_verifier::{AccessRequest, Reason, Verifier};
+//!
+//! let root = KeyPair::generate();
+//! let token = Grant::new("alice", "travel-assistant")
+//!     .right("flights/*", "read")
+//!     .right("payments/charge", "write")
+//!     .mint(&root)?;
+//! let token = token
+//!     .delegate(&Hop::to("flight-search").right("flights/*", "read"), None)?
+//!     .to_base64()?;
+//!
+//! let verifier = Verifier::builder()
+//!     .root_key(None, root.public())
+//!     .without_revocation()
+//!     .policy(r#"allow if user($u), $u != "mallory";"#)
+//!     .build()?;
+//!
+//! let decision = verifier.verify(&token, &AccessRequest::new("flights/lis/x", "read"));
+//! assert!(decision.allowed());
+//!
+//! let decision = verifier.verify(&token, &AccessRequest::new("payments/charge", "write"));
+//! assert_eq!(decision.reason, Reason::PolicyDenied);
+//! assert_eq!(
+//!     decision.explain(),
+//!     "denied: hop 1 (travel-assistant → flight-search) allows only flights/*:read; \
+//!      the request was payments/charge:write"
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod audit;
+#[cfg(feature = "axum")]
+mod axum_support;
+mod decision;
+mod middleware;
+mod request;
+#[cfg(feature = "axum")]
+pub mod tool_server;
+mod verifier;
+
+pub use audit::{AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
+#[cfg(feature = "axum")]
+pub use axum_support::Delegation;
+pub use decision::{Decision, FailedCheck, Reason, RevocationInfo};
+pub use middleware::{
+    Agentcap, AgentcapBody, AgentcapLayer, AuthorizedDelegation, BearerToken, ResponseFuture,
+    TokenExtractor, UnreadableToken, problem_response, status_for,
+};
+pub use request::{AccessRequest, FactValue, RequestFacts, RestMapping};
+pub use verifier::{
+    ConfigError, DEFAULT_CACHE_CAPACITY, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_TOKEN_BYTES, Verifier, VerifierBuilder,
+};

@@ -1,0 +1,158 @@
+//! The audit trail: one record per decision, naming the user and every agent.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{Decision, rfc3339};
+
+/// One audit record. Serialized as one JSON object per line by
+/// [`JsonLinesAuditSink`]; `Deserialize` lets tools read the trail back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When the decision was taken (RFC 3339, UTC).
+    pub time: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// The stable reason code.
+    pub reason: String,
+    /// The user, when the token could be read.
+    pub user: Option<String>,
+    /// The user's tenant.
+    pub tenant: Option<String>,
+    /// The agents, first agent to current holder.
+    pub agents: Vec<String>,
+    /// Whether the chain's signatures verified (if false, user and agents
+    /// are only what an unverifiable token claims).
+    pub chain_verified: bool,
+    /// The revocation ids of the token's blocks (hex).
+    pub revocation_ids: Vec<String>,
+    /// The HTTP method, if any.
+    pub method: Option<String>,
+    /// The HTTP path, if any.
+    pub path: Option<String>,
+    /// The resource requested.
+    pub resource: String,
+    /// The operation requested.
+    pub operation: String,
+    /// The service policy that matched, if any.
+    pub matched_policy: Option<String>,
+    /// The decision in plain words.
+    pub explanation: String,
+    /// Time spent deciding, in microseconds.
+    pub latency_us: u64,
+}
+
+impl AuditRecord {
+    /// The record of `decision`, taken at `at`.
+    pub fn new(
+        decision: &Decision,
+        method: Option<&str>,
+        path: Option<&str>,
+        at: SystemTime,
+    ) -> Self {
+        let chain = decision.chain.as_deref();
+        AuditRecord {
+            time: rfc3339(at),
+            decision: if decision.allowed() { "allow" } else { "deny" }.to_owned(),
+            reason: decision.reason.code().to_owned(),
+            user: chain.map(|c| c.user.clone()),
+            tenant: chain.and_then(|c| c.tenant.clone()),
+            agents: chain.map_or_else(Vec::new, |c| {
+                c.agents().into_iter().map(str::to_owned).collect()
+            }),
+            chain_verified: chain.is_some_and(|c| c.verified),
+            revocation_ids: chain.map_or_else(Vec::new, |c| {
+                c.revocation_ids().into_iter().map(str::to_owned).collect()
+            }),
+            method: method.map(str::to_owned),
+            path: path.map(str::to_owned),
+            resource: decision.resource.clone(),
+            operation: decision.operation.clone(),
+            matched_policy: decision.matched_policy.as_ref().map(|(_, p)| p.clone()),
+            explanation: decision.explain(),
+            latency_us: u64::try_from(decision.elapsed.as_micros()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The latency as a duration.
+    pub fn latency(&self) -> Duration {
+        Duration::from_micros(self.latency_us)
+    }
+}
+
+/// Where decisions are recorded. Implementations must not block for long:
+/// `record` runs on the request path.
+pub trait AuditSink: Send + Sync + 'static {
+    /// Records one decision.
+    fn record(&self, record: &AuditRecord);
+}
+
+/// Discards records (for services that audit elsewhere).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAudit;
+
+impl AuditSink for NoAudit {
+    fn record(&self, _record: &AuditRecord) {}
+}
+
+/// Appends one JSON line per record to a file. Each line is written with a
+/// single `write` on a file opened for appending, under a lock, so lines
+/// stay whole under concurrent requests (and across processes appending to
+/// the same file). A write error is logged, never raised into the request.
+#[derive(Debug)]
+pub struct JsonLinesAuditSink {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl JsonLinesAuditSink {
+    /// Opens (creating if needed, mode 0600) the file for appending.
+    pub fn open(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        let path = path.as_ref().to_owned();
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path)?;
+        Ok(JsonLinesAuditSink {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    /// The file written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AuditSink for JsonLinesAuditSink {
+    fn record(&self, record: &AuditRecord) {
+        let mut line = match serde_json::to_vec(record) {
+            Ok(line) => line,
+            Err(error) => {
+                tracing::error!(%error, "cannot serialize an audit record");
+                return;
+            }
+        };
+        line.push(b'\n');
+        let written = match self.file.lock() {
+            Ok(mut file) => file.write_all(&line).and_then(|()| file.flush()),
+            Err(poisoned) => {
+                let mut file = poisoned.into_inner();
+                file.write_all(&line).and_then(|()| file.flush())
+            }
+        };
+        if let Err(error) = written {
+            tracing::error!(%error, path = %self.path.display(), "cannot write an audit record");
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The verifier's answer: allowed or denied, a stable reason code, the chain,
+//! and an explanation in plain words.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use agentcap::{Chain, CheckRole};
+use serde::Serialize;
+
+/// Why a request was allowed or denied. The codes ([`Reason::code`]) are
+/// stable: clients, dashboards and alerts may match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// The chain verified and every check and a policy allowed the request.
+    Allowed,
+    /// No token was presented.
+    MissingToken,
+    /// The token is not well formed (or its header cannot be read).
+    Malformed,
+    /// The request cannot be turned into facts (bad resource, bad path).
+    MalformedRequest,
+    /// The token names a root key this verifier does not trust.
+    UnknownRootKey,
+    /// A signature does not verify: forged or altered.
+    BadSignature,
+    /// The token, or one of its hops, has expired.
+    Expired,
+    /// A block of the token is revoked.
+    Revoked,
+    /// The chain has more hops than allowed.
+    DepthExceeded,
+    /// A key-bound holder handed the token on without signing the hop.
+    HolderBindingBroken,
+    /// The revocation list is too old (past next-update and grace).
+    RevocationListStale,
+    /// A check of the token or a policy of the service refused the request.
+    PolicyDenied,
+    /// Authorization exceeded its run limits.
+    LimitsExceeded,
+}
+
+impl Reason {
+    /// The stable code, e.g. `"policy_denied"`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Allowed => "allowed",
+            Reason::MissingToken => "missing_token",
+            Reason::Malformed => "malformed",
+            Reason::MalformedRequest => "malformed_request",
+            Reason::UnknownRootKey => "unknown_root_key",
+            Reason::BadSignature => "bad_signature",
+            Reason::Expired => "expired",
+            Reason::Revoked => "revoked",
+            Reason::DepthExceeded => "depth_exceeded",
+            Reason::HolderBindingBroken => "holder_binding_broken",
+            Reason::RevocationListStale => "revocation_list_stale",
+            Reason::PolicyDenied => "policy_denied",
+            Reason::LimitsExceeded => "limits_exceeded",
+        }
+    }
+
+    /// Whether the token itself could not be accepted (the HTTP answer is
+    /// 401) rather than being valid but insufficient (403).
+    pub fn is_authentication_failure(self) -> bool {
+        matches!(
+            self,
+            Reason::MissingToken
+                | Reason::Malformed
+                | Reason::UnknownRootKey
+                | Reason::BadSignature
+        )
+    }
+
+    /// Every reason, for documentation and exhaustive tests.
+    pub const ALL: [Reason; 13] = [
+        Reason::Allowed,
+        Reason::MissingToken,
+        Reason::Malformed,
+        Reason::MalformedRequest,
+        Reason::UnknownRootKey,
+        Reason::BadSignature,
+        Reason::Expired,
+        Reason::Revoked,
+        Reason::DepthExceeded,
+        Reason::HolderBindingBroken,
+        Reason::RevocationListStale,
+        Reason::PolicyDenied,
+        Reason::LimitsExceeded,
+    ];
+}
+
+/// A check that failed, with where it came from and what it enforces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedCheck {
+    /// The token block that carried it; `None` for a check of the service's policy.
+    pub block: Option<usize>,
+    /// Its position in that block (or in the service's policy).
+    pub check: usize,
+    /// What it enforces, when agentcap recognises it.
+    #[serde(serialize_with = "serialize_role")]
+    pub role: Option<CheckRole>,
+}
+
+fn serialize_role<S: serde::Serializer>(role: &Option<CheckRole>, s: S) -> Result<S::Ok, S::Error> {
+    match role {
+        None => s.serialize_none(),
+        Some(CheckRole::Expiry) => s.serialize_str("expiry"),
+        Some(CheckRole::Rights) => s.serialize_str("rights"),
+        Some(CheckRole::Cap(_)) => s.serialize_str("cap"),
+        Some(CheckRole::Other) => s.serialize_str("other"),
+    }
+}
+
+/// The state of the revocation list a decision used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RevocationInfo {
+    /// Sequence number of the list.
+    pub sequence: Option<u64>,
+    /// Seconds since the list (or its newest head) was signed.
+    pub age_seconds: Option<u64>,
+    /// Whether the list was past next-update (stale or expired).
+    pub stale: bool,
+    /// Whether the decision was taken from an expired list because the
+    /// configuration fails open.
+    pub failed_open: bool,
+}
+
+/// The verifier's answer for one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// Why: `Allowed` or the reason for the denial.
+    pub reason: Reason,
+    /// The chain, when the token could be read (verified or not: see
+    /// [`Chain::verified`]).
+    #[serde(skip)]
+    pub chain: Option<Arc<Chain>>,
+    /// For `Revoked`: the first revoked block.
+    pub revoked_block: Option<usize>,
+    /// For `Expired`: when.
+    #[serde(skip)]
+    pub expired_at: Option<SystemTime>,
+    /// For `PolicyDenied`: the checks that failed.
+    pub failed_checks: Vec<FailedCheck>,
+    /// The service policy that matched (its index and text), if any.
+    pub matched_policy: Option<(usize, String)>,
+    /// The revocation list consulted, if any.
+    pub revocation: Option<RevocationInfo>,
+    /// The resource requested.
+    pub resource: String,
+    /// The operation requested.
+    pub operation: String,
+    /// Extra detail for reasons that need it (a parse error, a limit).
+    pub detail: Option<String>,
+    /// Time spent deciding.
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+impl Decision {
+    /// Whether the request is allowed.
+    pub fn allowed(&self) -> bool {
+        self.reason == Reason::Allowed
+    }
+
+    pub(crate) fn new(reason: Reason, resource: &str, operation: &str) -> Self {
+        Decision {
+            reason,
+            chain: None,
+            revoked_block: None,
+            expired_at: None,
+            failed_checks: Vec::new(),
+            matched_policy: None,
+            revocation: None,
+            resource: resource.to_owned(),
+            operation: operation.to_owned(),
+            detail: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// The decision in plain words, e.g. "denied: hop 2 (travel-assistant →
+    /// flight-search) allows only flights/*:read; the request was
+    /// payments/charge:write".
+    pub fn explain(&self) -> String {
+        let request = format!("{}:{}", self.resource, self.operation);
+        let mut out = String::new();
+        match self.reason {
+            Reason::Allowed => {
+                let _ = write!(out, "allowed: {request}");
+                if let Some(chain) = &self.chain {
+                    let _ = write!(
+                        out,
+                        " for {} via {}",
+                        chain.user,
+                        chain.agents().join(" → ")
+                    );
+                }
+                if let Some((index, policy)) = &self.matched_policy {
+                    let _ = write!(out, " (policy {index}: {policy})");
+                }
+            }
+            Reason::MissingToken => out.push_str("denied: no token was presented"),
+            Reason::MalformedRequest => {
+                out.push_str("denied: the request cannot be authorized as given");
+                if let Some(detail) = &self.detail {
+                    let _ = write!(out, " ({detail})");
+                }
+            }
+            Reason::Malformed => {
+                out.push_str("denied: the token is malformed");
+                if let Some(detail) = &self.detail {
+                    let _ = write!(out, " ({detail})");
+                }
+            }
+            Reason::UnknownRootKey => {
+                out.push_str(
+                    "denied: the token was issued under a root key this service does not trust",
+                );
+                if let Some(detail) = &self.detail {
+                    let _ = write!(out, " ({detail})");
+                }
+            }
+            Reason::BadSignature => {
+                out.push_str("denied: a signature does not verify (forged or altered token)")
+            }
+            Reason::Expired => {
+                out.push_str("denied: the token expired");
+                if let Some(at) = self.expired_at {
+                    let _ = write!(out, " at {}", rfc3339(at));
+                }
+            }
+            Reason::Revoked => {
+                let block = self.revoked_block.unwrap_or(0);
+                let who = self.describe_block(block);
+                let _ = write!(
+                    out,
+                    "denied: {who} is revoked; so is everything delegated from it"
+                );
+            }
+            Reason::DepthExceeded | Reason::HolderBindingBroken | Reason::LimitsExceeded => {
+                let _ = write!(
+                    out,
+                    "denied: {}",
+                    self.detail.as_deref().unwrap_or(self.reason.code())
+                );
+            }
+            Reason::RevocationListStale => {
+                out.push_str("denied: the revocation list is too old to trust (failing closed)");
+                if let Some(detail) = &self.detail {
+                    let _ = write!(out, " ({detail})");
+                }
+            }
+            Reason::PolicyDenied => {
+                out.push_str("denied: ");
+                let reasons: Vec<String> = self
+                    .failed_checks
+                    .iter()
+                    .map(|c| self.describe_failed_check(c, &request))
+                    .collect();
+                if reasons.is_empty() {
+                    match &self.matched_policy {
+                        Some((index, policy)) => {
+                            let _ = write!(
+                                out,
+                                "the service's policy {index} ({policy}) refused {request}"
+                            );
+                        }
+                        None => {
+                            let _ = write!(out, "no policy of the service allows {request}");
+                        }
+                    }
+                } else {
+                    out.push_str(&reasons.join("; also "));
+                }
+            }
+        }
+        out
+    }
+
+    fn describe_block(&self, index: usize) -> String {
+        self.chain
+            .as_ref()
+            .and_then(|c| c.block(index))
+            .map_or_else(|| format!("block {index}"), |b| b.describe())
+    }
+
+    fn describe_failed_check(&self, check: &FailedCheck, request: &str) -> String {
+        let Some(index) = check.block else {
+            return format!("the service's check {} refused {request}", check.check);
+        };
+        let block = self.chain.as_ref().and_then(|c| c.block(index));
+        let who = self.describe_block(index);
+        match (check.role, block) {
+            (Some(CheckRole::Rights), Some(b)) => {
+                let rights: Vec<String> = b.rights.iter().map(ToString::to_string).collect();
+                format!(
+                    "{who} allows only {}; the request was {request}",
+                    rights.join(", ")
+                )
+            }
+            (Some(CheckRole::Cap(i)), Some(b)) => match b.caps.get(i) {
+                Some(cap) => format!(
+                    "{who} caps {} at {} for {}; the request's {} is missing or larger",
+                    cap.name, cap.max, cap.operation, cap.name
+                ),
+                None => format!("{who}: a cap refused {request}"),
+            },
+            (Some(CheckRole::Expiry), Some(b)) => match b.expires_at {
+                Some(at) => format!("{who} expired at {}", rfc3339(at)),
+                None => format!("{who} expired"),
+            },
+            _ => format!("check {} of {who} refused {request}", check.check),
+        }
+    }
+}
+
+/// RFC 3339 (UTC, seconds) for display and audit.
+pub(crate) fn rfc3339(at: SystemTime) -> String {
+    let seconds = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| seconds.to_string())
+}

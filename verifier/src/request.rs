@@ -1,0 +1,252 @@
+//! What is being asked: the request facts the verifier authorizes.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use biscuit_auth::builder::Term;
+
+/// A request to authorize: the resource and operation (what token rights
+/// speak of), and for HTTP the method and path, plus named quantities that
+/// caps bound and any custom facts for the service's policies.
+///
+/// ```
+/// use agentcap_verifier::AccessRequest;
+/// let request = AccessRequest::new("payments/charge", "write")
+///     .method("POST")
+///     .path("/payments/charge")
+///     .quantity("amount", 120)
+///     .fact("region", "eu");
+/// assert_eq!(request.resource(), "payments/charge");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessRequest {
+    pub(crate) resource: String,
+    pub(crate) operation: String,
+    pub(crate) method: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) quantities: Vec<(String, i64)>,
+    pub(crate) facts: Vec<(String, FactValue)>,
+    pub(crate) time: Option<SystemTime>,
+}
+
+/// The value of a custom request fact: `name(value)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FactValue {
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl From<&str> for FactValue {
+    fn from(s: &str) -> Self {
+        FactValue::Str(s.to_owned())
+    }
+}
+impl From<String> for FactValue {
+    fn from(s: String) -> Self {
+        FactValue::Str(s)
+    }
+}
+impl From<i64> for FactValue {
+    fn from(n: i64) -> Self {
+        FactValue::Int(n)
+    }
+}
+impl From<bool> for FactValue {
+    fn from(b: bool) -> Self {
+        FactValue::Bool(b)
+    }
+}
+
+impl FactValue {
+    pub(crate) fn term(&self) -> Term {
+        match self {
+            FactValue::Str(s) => Term::Str(s.clone()),
+            FactValue::Int(n) => Term::Integer(*n),
+            FactValue::Bool(b) => Term::Bool(*b),
+        }
+    }
+}
+
+impl AccessRequest {
+    /// `operation` on the concrete `resource`.
+    pub fn new(resource: impl Into<String>, operation: impl Into<String>) -> Self {
+        AccessRequest {
+            resource: resource.into(),
+            operation: operation.into(),
+            method: None,
+            path: None,
+            quantities: Vec::new(),
+            facts: Vec::new(),
+            time: None,
+        }
+    }
+
+    /// The HTTP method, stated as `method(m)`.
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// The HTTP path, stated as `path(p)`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// A named quantity, stated as `quantity(name, value)`; caps bound it.
+    /// Setting a name twice keeps the last value.
+    pub fn quantity(mut self, name: impl Into<String>, value: i64) -> Self {
+        let name = name.into();
+        self.quantities.retain(|(n, _)| *n != name);
+        self.quantities.push((name, value));
+        self
+    }
+
+    /// A custom fact `name(value)` for the service's policies. Names of the
+    /// agentcap vocabulary (`resource`, `time`, ...) are refused when the
+    /// request is verified.
+    pub fn fact(mut self, name: impl Into<String>, value: impl Into<FactValue>) -> Self {
+        self.facts.push((name.into(), value.into()));
+        self
+    }
+
+    /// The time of the request (default: when it is verified).
+    pub fn at(mut self, time: SystemTime) -> Self {
+        self.time = Some(time);
+        self
+    }
+
+    /// The resource requested.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The operation requested.
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    /// The HTTP method, if any.
+    pub fn method_name(&self) -> Option<&str> {
+        self.method.as_deref()
+    }
+
+    /// The HTTP path, if any.
+    pub fn path_name(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// The quantities.
+    pub fn quantities(&self) -> &[(String, i64)] {
+        &self.quantities
+    }
+}
+
+/// Turns an HTTP request into an [`AccessRequest`]. Closures
+/// `Fn(&http::request::Parts) -> Result<AccessRequest, String>` implement it;
+/// an `Err` is answered with 400 and its message.
+pub trait RequestFacts: Send + Sync + 'static {
+    /// The access request for these request parts.
+    fn access_request(&self, parts: &http::request::Parts) -> Result<AccessRequest, String>;
+}
+
+impl<F> RequestFacts for F
+where
+    F: Fn(&http::request::Parts) -> Result<AccessRequest, String> + Send + Sync + 'static,
+{
+    fn access_request(&self, parts: &http::request::Parts) -> Result<AccessRequest, String> {
+        self(parts)
+    }
+}
+
+/// The default mapping for REST services: the path (without its leading
+/// `/`, percent-decoded) is the resource; the method gives the operation
+/// (`GET`/`HEAD` → `read`, `POST`/`PUT`/`PATCH` → `write`, `DELETE` →
+/// `delete`, anything else its lowercase name); integer query parameters
+/// become quantities (`?amount=120` → `quantity("amount", 120)`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestMapping;
+
+impl RequestFacts for RestMapping {
+    fn access_request(&self, parts: &http::request::Parts) -> Result<AccessRequest, String> {
+        let path = parts.uri.path();
+        let resource = percent_decode(path.trim_start_matches('/'))
+            .ok_or_else(|| "the path is not valid percent-encoded UTF-8".to_owned())?;
+        let operation = match parts.method.as_str() {
+            "GET" | "HEAD" => "read".to_owned(),
+            "POST" | "PUT" | "PATCH" => "write".to_owned(),
+            "DELETE" => "delete".to_owned(),
+            other => other.to_ascii_lowercase(),
+        };
+        let mut request = AccessRequest::new(resource, operation)
+            .method(parts.method.as_str())
+            .path(path);
+        if let Some(query) = parts.uri.query() {
+            for pair in query.split('&') {
+                if let Some((name, value)) = pair.split_once('=')
+                    && let Ok(n) = value.parse::<i64>()
+                    && let Some(name) = percent_decode(name)
+                {
+                    request = request.quantity(name, n);
+                }
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for bad escapes or invalid UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A shared [`RequestFacts`].
+pub(crate) type SharedRequestFacts = Arc<dyn RequestFacts>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parts(method: &str, uri: &str) -> http::request::Parts {
+        http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn rest_mapping_maps_paths_methods_and_quantities() {
+        let r = RestMapping
+            .access_request(&parts("POST", "/payments/charge?amount=120&note=x"))
+            .unwrap();
+        assert_eq!((r.resource(), r.operation()), ("payments/charge", "write"));
+        assert_eq!(r.quantities(), [("amount".to_owned(), 120)]);
+        let r = RestMapping
+            .access_request(&parts("GET", "/flights/lis%2Fx"))
+            .unwrap();
+        assert_eq!((r.resource(), r.operation()), ("flights/lis/x", "read"));
+        assert!(RestMapping.access_request(&parts("GET", "/a%ff")).is_err());
+    }
+}
