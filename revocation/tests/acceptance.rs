@@ -595,3 +595,46 @@ fn head_refresh_is_persisted_without_rewriting_the_list() {
     let s = VerifierState::open(&path, config(&[&k])).unwrap();
     assert_eq!(s.next_update(), Some(l2.next_update()));
 }
+
+/// Counts warning events, to observe the fail-open log.
+struct WarningCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for WarningCounter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn every_fail_open_decision_is_logged() {
+    let k = key(1);
+    let s = VerifierState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
+        grace: Duration::ZERO,
+        on_expired: OnExpired::FailOpen,
+    }))
+    .unwrap();
+    let l = list(1, vec![entry(1, 600)]);
+    s.accept_list(&l.sign(&k).unwrap()).unwrap();
+    let warnings = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let late = l.next_update() + mins(1);
+    tracing::subscriber::with_default(WarningCounter(warnings.clone()), || {
+        for _ in 0..3 {
+            assert!(s.check(&[block_id(2)], late).unwrap().failed_open);
+        }
+        // Fresh answers are not fail-open decisions and are not logged.
+        s.check(&[block_id(2)], l.this_update()).unwrap();
+    });
+    assert_eq!(warnings.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

@@ -385,6 +385,34 @@ async fn http_answers_carry_etags_cache_control_and_delta_chains() {
     assert_eq!(get("delta?since=9").send().await.unwrap().status(), 404);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_or_garbled_pushes_are_refused_and_the_state_kept() {
+    let issuer = Issuer::new();
+    let p1 = issuer.revoke_and_publish(1);
+    let state = issuer.verifier();
+    state.accept_list(&p1.list).unwrap();
+    let p2 = issuer.revoke_and_publish(2);
+    let mut forged = p2.delta.clone().unwrap();
+    let at = forged.len() / 2;
+    forged[at] ^= 1;
+    let body = format!(
+        "event: delta\ndata: {}\n\nevent: delta\ndata: zz-not-hex\n\nevent: head\ndata: 00ff\n\n",
+        hex::encode(&forged)
+    );
+    let bad = Server::start(
+        Router::new().route(
+            "/events",
+            get(move || async move { ([("content-type", "text/event-stream")], body.clone()) }),
+        ),
+        None,
+    );
+    let subscriber = Subscriber::new(&bad.url(), state.clone()).unwrap();
+    // The stream ends after the three events; each was refused.
+    subscriber.run_once().await.unwrap();
+    assert_eq!(state.sequence(), Some(1));
+    assert_eq!(state.is_revoked(&[block_id(2)]), None);
+}
+
 /// Serves a folder as static files, like any web server or CDN would.
 fn static_files(root: PathBuf) -> Router {
     Router::new().route(
