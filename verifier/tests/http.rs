@@ -1,0 +1,646 @@
+//! The verifier behind real HTTP on loopback: a tool server in the test, a
+//! real client, real tokens, real revocation lists, a real audit file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use agentcap::{Grant, Hop, KeyPair, Token};
+use agentcap_revocation::{ListSigningKey, RevocationStore, VerifierConfig, VerifierState};
+use agentcap_verifier::{
+    AgentcapLayer, AuditRecord, AuditSink, JsonLinesAuditSink, Reason, Verifier, VerifierBuilder,
+    tool_server,
+};
+use biscuit_auth::builder::{BlockBuilder, Term};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const ISSUER: &str = "revocations.example";
+
+/// An issuer, its agents, a revocation authority, and a chain of tokens:
+/// alice → assistant (key-bound) → search → scraper.
+struct World {
+    root: KeyPair,
+    assistant: KeyPair,
+    search: KeyPair,
+    store_dir: tempfile::TempDir,
+    store: RevocationStore,
+    list_key: ListSigningKey,
+    state: Arc<VerifierState>,
+    user: Token,
+    search_token: Token,
+    scraper: Token,
+}
+
+impl World {
+    fn new() -> World {
+        let root = KeyPair::generate();
+        let assistant = KeyPair::generate();
+        let search = KeyPair::generate();
+        let scraper_key = KeyPair::generate();
+        let user = Grant::new("alice", "travel-assistant")
+            .tenant("acme")
+            .agent_key(assistant.public())
+            .right("flights/*", "read")
+            .right("hotels/*", "read")
+            .right("payments/charge", "write")
+            .cap("write", "amount", 500)
+            .max_depth(3)
+            .mint(&root)
+            .unwrap();
+        let search_token = user
+            .delegate(
+                &Hop::to("flight-search")
+                    .agent_key(search.public())
+                    .right("flights/*", "read"),
+                Some(&assistant),
+            )
+            .unwrap();
+        let scraper = search_token
+            .delegate(
+                &Hop::to("lisbon-scraper")
+                    .agent_key(scraper_key.public())
+                    .right("flights/lis/*", "read"),
+                Some(&search),
+            )
+            .unwrap();
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = RevocationStore::open(store_dir.path(), ISSUER).unwrap();
+        let list_key = ListSigningKey::generate();
+        let state = Arc::new(
+            VerifierState::in_memory(VerifierConfig::new(ISSUER, list_key.verifying_key()))
+                .unwrap(),
+        );
+        let world = World {
+            root,
+            assistant,
+            search,
+            store_dir,
+            store,
+            list_key,
+            state,
+            user,
+            search_token,
+            scraper,
+        };
+        world.publish();
+        world
+    }
+
+    /// Publishes the store's current list and hands it to the verifier state.
+    fn publish(&self) {
+        let publication = self
+            .store
+            .publish(&self.list_key, Duration::from_secs(600))
+            .unwrap();
+        self.state.accept_list(&publication.list).unwrap();
+    }
+
+    fn revoke_block(&self, token: &Token, block: usize) {
+        let expires = token.chain().expires_at().unwrap();
+        self.store
+            .revoke_token_block(&token.revocation_ids(), block, expires, None)
+            .unwrap();
+        self.publish();
+    }
+
+    fn verifier(&self) -> VerifierBuilder {
+        Verifier::builder()
+            .root_key(None, self.root.public())
+            .revocation(Arc::clone(&self.state))
+    }
+}
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    async fn start(verifier: Verifier, audit: Arc<dyn AuditSink>) -> Server {
+        let layer = AgentcapLayer::new(verifier).audit(audit);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, tool_server::router(layer))
+                .await
+                .unwrap();
+        });
+        Server {
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str, token: Option<&Token>) -> (StatusCode, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token.to_base64().unwrap());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn with_header(
+        &self,
+        path: &str,
+        value: reqwest::header::HeaderValue,
+    ) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::AUTHORIZATION, value)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn no_audit() -> Arc<dyn AuditSink> {
+    Arc::new(agentcap_verifier::NoAudit)
+}
+
+#[tokio::test]
+async fn an_allowed_chain_reaches_the_handler_with_its_delegation() {
+    let world = World::new();
+    let server = Server::start(world.verifier().build().unwrap(), no_audit()).await;
+    let (status, body) = server
+        .get("/flights/lis/2026-12-01", Some(&world.scraper))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["served_for"]["user"], "alice");
+    assert_eq!(
+        body["served_for"]["agents"],
+        serde_json::json!(["travel-assistant", "flight-search", "lisbon-scraper"])
+    );
+    assert_eq!(body["served_for"]["holder"], "lisbon-scraper");
+}
+
+async fn expect(
+    server: &Server,
+    path: &str,
+    token: Option<&Token>,
+    status: StatusCode,
+    reason: Reason,
+) -> Value {
+    let (got, body) = server.get(path, token).await;
+    assert_eq!(got, status, "{path}: {body}");
+    assert_eq!(body["reason"], reason.code(), "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn every_reason_code_is_produced_and_mapped_to_its_status() {
+    let world = World::new();
+    let forbidden = StatusCode::FORBIDDEN;
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    let server = Server::start(world.verifier().max_depth(3).build().unwrap(), no_audit()).await;
+    let mut seen = vec![Reason::Allowed];
+    assert_eq!(
+        server.get("/hotels/lis", Some(&world.user)).await.0,
+        StatusCode::OK
+    );
+
+    // 401: no token, a malformed one, an unknown root key id, a bad signature.
+    let response = server
+        .client
+        .get(format!("{}/hotels/lis", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), unauthorized);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer realm=")
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    seen.push(Reason::MissingToken);
+    let garbage = reqwest::header::HeaderValue::from_static("Bearer bm90IGEgdG9rZW4");
+    assert_eq!(
+        server.with_header("/hotels/lis", garbage).await.status(),
+        unauthorized
+    );
+    seen.push(Reason::Malformed);
+    let other_id = Grant::new("alice", "a")
+        .right("hotels/*", "read")
+        .root_key_id(7)
+        .mint(&world.root)
+        .unwrap();
+    expect(
+        &server,
+        "/hotels/lis",
+        Some(&other_id),
+        unauthorized,
+        Reason::UnknownRootKey,
+    )
+    .await;
+    seen.push(Reason::UnknownRootKey);
+    let forged = Grant::new("alice", "a")
+        .right("hotels/*", "read")
+        .mint(&KeyPair::generate())
+        .unwrap();
+    expect(
+        &server,
+        "/hotels/lis",
+        Some(&forged),
+        unauthorized,
+        Reason::BadSignature,
+    )
+    .await;
+    seen.push(Reason::BadSignature);
+
+    // 400: a request that cannot be mapped to a resource.
+    let (status, body) = server.get("/hotels/%ff%fe", Some(&world.user)).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_request"))
+    );
+    seen.push(Reason::MalformedRequest);
+
+    // 403: valid tokens that are not enough.
+    let expired = Grant::new("alice", "a")
+        .right("hotels/*", "read")
+        .ttl(Duration::from_secs(60))
+        .issued_at(SystemTime::now() - Duration::from_secs(7200))
+        .mint(&world.root)
+        .unwrap();
+    expect(
+        &server,
+        "/hotels/lis",
+        Some(&expired),
+        forbidden,
+        Reason::Expired,
+    )
+    .await;
+    seen.push(Reason::Expired);
+    let doomed = world
+        .user
+        .delegate(
+            &Hop::to("x").right("hotels/*", "read"),
+            Some(&world.assistant),
+        )
+        .unwrap();
+    world.revoke_block(&doomed, 1);
+    let body = expect(
+        &server,
+        "/hotels/lis",
+        Some(&doomed),
+        forbidden,
+        Reason::Revoked,
+    )
+    .await;
+    assert_eq!(body["revoked_block"], 1);
+    seen.push(Reason::Revoked);
+    let deep = world
+        .scraper
+        .delegate(&Hop::to("d4").right("flights/lis/*", "read"), None)
+        .err()
+        .expect("the builder refuses a fourth hop under max_depth 3");
+    assert!(matches!(
+        deep,
+        agentcap::Error::SigningKeyRequired { .. } | agentcap::Error::DepthExceeded { .. }
+    ));
+    let shallow = Server::start(world.verifier().max_depth(1).build().unwrap(), no_audit()).await;
+    expect(
+        &shallow,
+        "/flights/lis/x",
+        Some(&world.scraper),
+        forbidden,
+        Reason::DepthExceeded,
+    )
+    .await;
+    seen.push(Reason::DepthExceeded);
+    let unsigned = append_raw_hop(&world, &world.search_token, 2, "flight-search", "mallory");
+    expect(
+        &server,
+        "/flights/lis/x",
+        Some(&unsigned),
+        forbidden,
+        Reason::HolderBindingBroken,
+    )
+    .await;
+    seen.push(Reason::HolderBindingBroken);
+    let body = expect(
+        &server,
+        "/payments/charge",
+        Some(&world.search_token),
+        forbidden,
+        Reason::PolicyDenied,
+    )
+    .await;
+    assert_eq!(body["status"], 403);
+    seen.push(Reason::PolicyDenied);
+    let empty_state = Arc::new(
+        VerifierState::in_memory(VerifierConfig::new(ISSUER, world.list_key.verifying_key()))
+            .unwrap(),
+    );
+    let stale = Verifier::builder()
+        .root_key(None, world.root.public())
+        .revocation(empty_state)
+        .build()
+        .unwrap();
+    let stale = Server::start(stale, no_audit()).await;
+    expect(
+        &stale,
+        "/hotels/lis",
+        Some(&world.user),
+        forbidden,
+        Reason::RevocationListStale,
+    )
+    .await;
+    seen.push(Reason::RevocationListStale);
+    // A rule that derives facts, under a limit of one iteration.
+    let tight = world
+        .verifier()
+        .policy("seen($r) <- resource($r); allow if seen($r);")
+        .limits(biscuit_auth::AuthorizerLimits {
+            max_facts: 1000,
+            max_iterations: 1,
+            max_time: Duration::from_secs(1),
+        })
+        .build()
+        .unwrap();
+    let tight = Server::start(tight, no_audit()).await;
+    expect(
+        &tight,
+        "/hotels/lis",
+        Some(&world.user),
+        forbidden,
+        Reason::LimitsExceeded,
+    )
+    .await;
+    seen.push(Reason::LimitsExceeded);
+
+    for reason in Reason::ALL {
+        assert!(seen.contains(&reason), "{} never produced", reason.code());
+    }
+}
+
+/// A hop appended with raw biscuit-auth, unsigned, behind agentcap's back.
+fn append_raw_hop(world: &World, token: &Token, depth: i64, from: &str, to: &str) -> Token {
+    let biscuit =
+        biscuit_auth::Biscuit::from(token.to_bytes().unwrap(), world.root.public().to_biscuit())
+            .unwrap();
+    let block = BlockBuilder::new()
+        .fact(biscuit_auth::builder::fact(
+            "hop",
+            &[
+                Term::Integer(depth),
+                Term::Str(from.into()),
+                Term::Str(to.into()),
+            ],
+        ))
+        .unwrap();
+    Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_revoked_middle_hop_denies_its_descendants_and_not_its_parent() {
+    let world = World::new();
+    let sibling = world
+        .user
+        .delegate(
+            &Hop::to("hotel-search").right("hotels/*", "read"),
+            Some(&world.assistant),
+        )
+        .unwrap();
+    let server = Server::start(world.verifier().build().unwrap(), no_audit()).await;
+    assert_eq!(
+        server.get("/flights/lis/x", Some(&world.scraper)).await.0,
+        StatusCode::OK
+    );
+
+    // Revoke hop 1 (assistant → flight-search), as seen in flight-search's token.
+    world.revoke_block(&world.search_token, 1);
+    expect(
+        &server,
+        "/flights/opo/x",
+        Some(&world.search_token),
+        StatusCode::FORBIDDEN,
+        Reason::Revoked,
+    )
+    .await;
+    let body = expect(
+        &server,
+        "/flights/lis/x",
+        Some(&world.scraper),
+        StatusCode::FORBIDDEN,
+        Reason::Revoked,
+    )
+    .await;
+    assert_eq!(body["revoked_block"], 1);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("hop 1 (travel-assistant → flight-search) is revoked")
+    );
+    // The parent and a sibling hop are untouched.
+    assert_eq!(
+        server.get("/flights/opo/x", Some(&world.user)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/hotels/lis", Some(&sibling)).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_cached_token_pays_verification_once_and_still_sees_new_revocations() {
+    let world = World::new();
+    let verifier = world.verifier().build().unwrap();
+    let server = Server::start(verifier.clone(), no_audit()).await;
+    assert_eq!(
+        server.get("/flights/lis/x", Some(&world.scraper)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/flights/lis/y", Some(&world.scraper)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(verifier.signature_verifications(), 1);
+    assert_eq!(verifier.cache_hits(), 1);
+
+    world.revoke_block(&world.scraper, 2);
+    expect(
+        &server,
+        "/flights/lis/x",
+        Some(&world.scraper),
+        StatusCode::FORBIDDEN,
+        Reason::Revoked,
+    )
+    .await;
+    assert_eq!(
+        verifier.signature_verifications(),
+        1,
+        "the revocation was seen without re-verifying"
+    );
+}
+
+#[tokio::test]
+async fn malformed_authorization_headers_all_get_401_with_a_problem_body() {
+    use reqwest::header::HeaderValue;
+    let world = World::new();
+    let server = Server::start(world.verifier().build().unwrap(), no_audit()).await;
+    let huge = format!("Bearer {}", "A".repeat(100_000));
+    let headers = [
+        HeaderValue::from_static(""),
+        HeaderValue::from_str(&huge).unwrap(),
+        HeaderValue::from_bytes(b"Bearer \xff\xfe\x80token").unwrap(),
+        HeaderValue::from_static("Basic YWxpY2U6c2VjcmV0"),
+        HeaderValue::from_static("Bearer"),
+        HeaderValue::from_static("Bearer !!!not*base64$$$"),
+        HeaderValue::from_static("Bearer Z2FyYmFnZSBnYXJiYWdlIGdhcmJhZ2U"),
+        HeaderValue::from_static("Bearer EgASAA"),
+    ];
+    for header in headers {
+        let response = server.with_header("/flights/lis/x", header.clone()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header:?}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            ["malformed", "missing_token"].contains(&body["reason"].as_str().unwrap()),
+            "{header:?}: {body}"
+        );
+        assert_eq!(body["status"], 401);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_leave_exactly_one_whole_audit_line_each() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let sink = Arc::new(JsonLinesAuditSink::open(&log).unwrap());
+    let server = Arc::new(Server::start(world.verifier().build().unwrap(), sink).await);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let server = Arc::clone(&server);
+        let token = if i % 2 == 0 {
+            world.scraper.clone()
+        } else {
+            world.search_token.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            // Odd requests ask search's token for payments: denied.
+            let path = if i % 2 == 0 {
+                format!("/flights/lis/{i}")
+            } else {
+                "/payments/charge?amount=5".to_owned()
+            };
+            let response = server
+                .client
+                .request(
+                    if i % 2 == 0 {
+                        reqwest::Method::GET
+                    } else {
+                        reqwest::Method::POST
+                    },
+                    format!("{}{path}", server.base),
+                )
+                .bearer_auth(token.to_base64().unwrap())
+                .send()
+                .await
+                .unwrap();
+            response.status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        100
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<AuditRecord> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 200);
+    assert!(text.ends_with('\n'));
+    assert_eq!(
+        records.iter().filter(|r| r.decision == "allow").count(),
+        100
+    );
+    let denied = records.iter().find(|r| r.decision == "deny").unwrap();
+    assert_eq!(denied.reason, "policy_denied");
+    assert_eq!(denied.user.as_deref(), Some("alice"));
+    assert_eq!(denied.agents, ["travel-assistant", "flight-search"]);
+    assert_eq!(denied.method.as_deref(), Some("POST"));
+    assert_eq!(denied.revocation_ids.len(), 2);
+    assert!(denied.chain_verified);
+    let _ = (&world.search, &world.store_dir);
+}
+
+#[test]
+fn the_builder_refuses_unusable_configurations() {
+    let root = KeyPair::generate();
+    assert!(matches!(
+        Verifier::builder().without_revocation().build(),
+        Err(agentcap_verifier::ConfigError::NoRootKeys)
+    ));
+    assert!(matches!(
+        Verifier::builder().root_key(None, root.public()).build(),
+        Err(agentcap_verifier::ConfigError::NoRevocation)
+    ));
+    assert!(matches!(
+        Verifier::builder()
+            .root_key(None, root.public())
+            .without_revocation()
+            .policy("allow if (")
+            .build(),
+        Err(agentcap_verifier::ConfigError::InvalidPolicy(_))
+    ));
+    assert!(matches!(
+        Verifier::builder()
+            .root_key(None, root.public())
+            .without_revocation()
+            .policy("deny if true;")
+            .build(),
+        Err(agentcap_verifier::ConfigError::NoAllowPolicy)
+    ));
+}
+
+#[test]
+fn service_policies_see_the_request_and_the_grant() {
+    let world = World::new();
+    let verifier = world
+        .verifier()
+        .policy(r#"deny if user("alice"), method("DELETE"); allow if user($u), tenant("acme");"#)
+        .build()
+        .unwrap();
+    let token = world.user.to_base64().unwrap();
+    let read = agentcap_verifier::AccessRequest::new("hotels/lis", "read").method("GET");
+    let decision = verifier.verify(&token, &read);
+    assert!(decision.allowed(), "{}", decision.explain());
+    assert_eq!(decision.matched_policy.as_ref().unwrap().0, 1);
+    let delete = agentcap_verifier::AccessRequest::new("hotels/lis", "read").method("DELETE");
+    let decision = verifier.verify(&token, &delete);
+    assert_eq!(decision.reason, Reason::PolicyDenied);
+    assert!(
+        decision.explain().contains("policy 0"),
+        "{}",
+        decision.explain()
+    );
+    // Caps are explained too.
+    let pay =
+        agentcap_verifier::AccessRequest::new("payments/charge", "write").quantity("amount", 900);
+    let decision = verifier.verify(&token, &pay);
+    assert_eq!(decision.reason, Reason::PolicyDenied);
+    assert!(
+        decision.explain().contains("caps amount at 500"),
+        "{}",
+        decision.explain()
+    );
+}
