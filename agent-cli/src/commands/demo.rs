@@ -1,11 +1,469 @@
-//! `agentcap demo`: the whole story on loopback.
+//! `agentcap demo`: the whole delegation story on loopback, with no set-up.
+//!
+//! Keys go to a temporary folder. alice delegates to her travel assistant;
+//! the assistant delegates a read-only slice to flight search in a signed
+//! hop, and flight search one route further down to a scraper. A revocation
+//! server and the example tool server (behind the verifier middleware)
+//! start on 127.0.0.1 with ports the system picks. Agents call tools over
+//! real HTTP; then flight search's hop is revoked and published, and the
+//! tool server learns of it through the push stream: flight search and the
+//! scraper are denied, the travel assistant is still allowed. The audit
+//! trail closes the story.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentcap::{Grant, Hop, KeyFormat, KeyPair, Overwrite, Token};
+use agentcap_revocation::{
+    Fetcher, ListSigningKey, RevocationFeed, RevocationStore, Subscriber, TrustedListKeys,
+    VerifierConfig, VerifierState,
+};
+use agentcap_verifier::AuditSink;
+use serde_json::{Value, json};
 
 use crate::Outcome;
 use crate::cli::DemoArgs;
-use crate::error::{CliError, CliResult};
-use crate::output::Format;
+use crate::error::{CliError, CliResult, Kind, ResultExt};
+use crate::output::{Format, emit, note};
+
+use super::audit::{AuditFilter, read_records, record_line};
+use super::revocation::{DEFAULT_ISSUER, start_revocation_server};
+use super::service::{VerifierSpec, audit_sink, start_tool_server};
+use super::tokens::render_chain;
+
+/// Prints the story as it happens (human mode only; JSON mode prints one
+/// document at the end).
+struct Story {
+    format: Format,
+}
+
+impl Story {
+    fn say(&self, text: impl AsRef<str>) {
+        if self.format == Format::Human {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    fn step(&self, n: u32, title: &str) {
+        self.say(format!("\n{n}. {title}"));
+    }
+}
+
+/// One tool call and what the demo expects of it.
+struct Call<'a> {
+    agent: &'a str,
+    token: &'a str,
+    method: &'static str,
+    path: &'a str,
+    expect_allowed: bool,
+}
+
+/// The outcome of one call.
+struct CallResult {
+    status: u16,
+    reason: String,
+    detail: String,
+}
+
+async fn call(client: &reqwest::Client, base: &str, c: &Call<'_>) -> CliResult<CallResult> {
+    let url = format!("{base}{}", c.path.trim_start_matches('/'));
+    let builder = match c.method {
+        "POST" => client.post(&url),
+        _ => client.get(&url),
+    };
+    let response = builder
+        .bearer_auth(c.token)
+        .send()
+        .await
+        .or_fail(Kind::Io, format!("calling {url}"))?;
+    let status = response.status().as_u16();
+    let body: Value = response.json_value().await;
+    let reason = body["reason"].as_str().unwrap_or("allowed").to_owned();
+    let detail = match body["detail"].as_str() {
+        Some(d) => d.to_owned(),
+        None => body["served_for"].to_string(),
+    };
+    Ok(CallResult {
+        status,
+        reason,
+        detail,
+    })
+}
+
+/// Reading a response body as JSON, `null` when it is not JSON.
+trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> Value {
+        match self.bytes().await {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+}
+
+/// The keys of the story.
+struct Keys {
+    root: KeyPair,
+    assistant: KeyPair,
+    search: KeyPair,
+    list: ListSigningKey,
+}
+
+fn make_keys(dir: &std::path::Path) -> CliResult<Keys> {
+    let keys = Keys {
+        root: KeyPair::generate(),
+        assistant: KeyPair::generate(),
+        search: KeyPair::generate(),
+        list: ListSigningKey::generate(),
+    };
+    for (name, key) in [
+        ("issuer-root.key", &keys.root),
+        ("travel-assistant.key", &keys.assistant),
+        ("flight-search.key", &keys.search),
+    ] {
+        key.save(dir.join(name), KeyFormat::Text, Overwrite::Refuse)?;
+    }
+    keys.list
+        .write_pem_file(&dir.join("revocation-list.key"))
+        .or_fail(Kind::Io, "writing the list signing key")?;
+    Ok(keys)
+}
+
+/// The three tokens of the story.
+struct Tokens {
+    assistant: Token,
+    search: Token,
+    scraper: Token,
+}
+
+fn make_tokens(keys: &Keys) -> CliResult<Tokens> {
+    let assistant = Grant::new("alice", "travel-assistant")
+        .agent_key(keys.assistant.public())
+        .right("flights/*", "read")
+        .right("hotels/*", "read")
+        .right("payments/charge", "write")
+        .cap("write", "amount", 500)
+        .ttl(Duration::from_secs(3600))
+        .intent("Book me a flight to Lisbon under 500 EUR")
+        .mint(&keys.root)?;
+    let search = assistant.delegate(
+        &Hop::to("flight-search")
+            .agent_key(keys.search.public())
+            .right("flights/*", "read")
+            .ttl(Duration::from_secs(600)),
+        Some(&keys.assistant),
+    )?;
+    let scraper = search.delegate(
+        &Hop::to("lisbon-scraper")
+            .right("flights/lis/*", "read")
+            .ttl(Duration::from_secs(300)),
+        Some(&keys.search),
+    )?;
+    Ok(Tokens {
+        assistant,
+        search,
+        scraper,
+    })
+}
 
 /// `agentcap demo`
-pub fn run(_args: DemoArgs, _format: Format) -> CliResult<Outcome> {
-    Err(CliError::usage("demo: not available in this build yet"))
+pub fn run(args: DemoArgs, format: Format) -> CliResult<Outcome> {
+    let dir = tempfile::Builder::new()
+        .prefix("agentcap-demo-")
+        .tempdir()
+        .or_fail(Kind::Io, "creating a temporary folder")?;
+    let story = Story { format };
+    let result = super::runtime()?.block_on(play(&story, dir.path()));
+    if args.keep {
+        let kept = dir.keep();
+        note(format, format!("kept the demo folder: {}", kept.display()));
+    }
+    let report = result?;
+    let failures: Vec<&Value> = report["calls"]
+        .as_array()
+        .map(|a| a.iter().filter(|c| c["as_expected"] != true).collect())
+        .unwrap_or_default();
+    emit(
+        format,
+        || {
+            if failures.is_empty() {
+                "\nDone: every request was decided as the story expects.".to_owned()
+            } else {
+                format!(
+                    "\n{} request(s) were not decided as expected.",
+                    failures.len()
+                )
+            }
+        },
+        || report.clone(),
+    );
+    if failures.is_empty() {
+        Ok(Outcome::Ok)
+    } else {
+        Err(CliError::denied(format!(
+            "demo: {} request(s) were not decided as expected",
+            failures.len()
+        )))
+    }
+}
+
+async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
+    story.say(
+        "agentcap demo: alice delegates to her travel assistant, which delegates onwards,\n\
+         hop after hop and offline; a tool server verifies every call, and one revocation\n\
+         cuts off a sub-agent and everything below it.",
+    );
+
+    story.step(1, &format!("Keys, in {} (files 0600)", dir.display()));
+    let keys = make_keys(dir)?;
+    story.say(format!("   issuer root key       {}", keys.root.public()));
+    story.say(format!(
+        "   travel-assistant      {}",
+        keys.assistant.public()
+    ));
+    story.say(format!("   flight-search         {}", keys.search.public()));
+    story.say(format!(
+        "   revocation list key   {}",
+        hex::encode(keys.list.verifying_key().to_bytes())
+    ));
+
+    let tokens = make_tokens(&keys)?;
+    story.step(2, "alice → travel-assistant: the issuer mints her grant");
+    story.say(
+        "   flights/*:read, hotels/*:read, payments/charge:write (amount <= 500), 1 hour,\n   \
+         bound to the assistant's key; intent \"Book me a flight to Lisbon under 500 EUR\"",
+    );
+    story.step(
+        3,
+        "travel-assistant → flight-search: a hop signed by the assistant's key",
+    );
+    story.say("   flights/*:read only, 10 minutes, bound to flight-search's key");
+    story.step(
+        4,
+        "flight-search → lisbon-scraper: a hop signed by flight-search's key",
+    );
+    story.say("   flights/lis/*:read only, 5 minutes. The chain the scraper holds:");
+    let tree = render_chain(tokens.scraper.chain(), Some(&keys.root.public()));
+    for line in tree.lines() {
+        story.say(format!("   {line}"));
+    }
+    let t_assistant = tokens.assistant.to_base64()?;
+    let t_search = tokens.search.to_base64()?;
+    let t_scraper = tokens.scraper.to_base64()?;
+
+    story.step(5, "Services on 127.0.0.1");
+    let store = RevocationStore::open(dir.join("revocation-store"), DEFAULT_ISSUER)?;
+    store.publish(&keys.list, Duration::from_secs(3600))?;
+    let feed = RevocationFeed::from_store(&store)?;
+    let revocation = start_revocation_server("127.0.0.1:0", feed).await?;
+    let revocation_url = format!("http://{}/", revocation.addr);
+    story.say(format!(
+        "   revocation server  {revocation_url}  (signed list sequence 1, nothing revoked)"
+    ));
+
+    let state = Arc::new(
+        VerifierState::in_memory(VerifierConfig::new(
+            DEFAULT_ISSUER,
+            TrustedListKeys::from(keys.list.verifying_key()),
+        ))
+        .or_fail(Kind::Usage, "revocation state")?,
+    );
+    let fetcher =
+        Fetcher::new(&revocation_url, state.clone()).or_fail(Kind::Usage, "revocation URL")?;
+    fetcher
+        .poll_once()
+        .await
+        .or_fail(Kind::Io, "fetching the revocation list")?;
+    let subscriber =
+        Subscriber::new(&revocation_url, state.clone()).or_fail(Kind::Usage, "revocation URL")?;
+    tokio::spawn(async move { subscriber.run().await });
+
+    let audit_path = dir.join("audit.jsonl");
+    let audit = audit_sink(&audit_path)?;
+    let verifier =
+        VerifierSpec::new(vec![(None, keys.root.public())], None)?.build(Some(state.clone()))?;
+    let (tool_addr, _server) =
+        start_tool_server("127.0.0.1:0", verifier, Some(audit as Arc<dyn AuditSink>)).await?;
+    let base = format!("http://{tool_addr}/");
+    story.say(format!(
+        "   tool server        {base}  (verifier middleware: issuer root key, revocation list by push)"
+    ));
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .or_fail(Kind::Io, "building the HTTP client")?;
+    let mut calls: Vec<Value> = Vec::new();
+
+    story.step(6, "Agents call tools over HTTP");
+    let before = [
+        Call {
+            agent: "travel-assistant",
+            token: &t_assistant,
+            method: "POST",
+            path: "/payments/charge?amount=120",
+            expect_allowed: true,
+        },
+        Call {
+            agent: "travel-assistant",
+            token: &t_assistant,
+            method: "POST",
+            path: "/payments/charge?amount=900",
+            expect_allowed: false,
+        },
+        Call {
+            agent: "flight-search",
+            token: &t_search,
+            method: "GET",
+            path: "/flights/lis/2026-12-01",
+            expect_allowed: true,
+        },
+        Call {
+            agent: "flight-search",
+            token: &t_search,
+            method: "POST",
+            path: "/payments/charge?amount=10",
+            expect_allowed: false,
+        },
+        Call {
+            agent: "lisbon-scraper",
+            token: &t_scraper,
+            method: "GET",
+            path: "/flights/lis/2026-12-01",
+            expect_allowed: true,
+        },
+        Call {
+            agent: "lisbon-scraper",
+            token: &t_scraper,
+            method: "GET",
+            path: "/hotels/lisbon",
+            expect_allowed: false,
+        },
+    ];
+    for c in &before {
+        run_call(story, &client, &base, c, "before revocation", &mut calls).await?;
+    }
+
+    story.step(
+        7,
+        "flight-search misbehaves: its hop (block 1) is revoked and the list published",
+    );
+    let ids = tokens.search.revocation_ids();
+    let expires = tokens
+        .search
+        .chain()
+        .expires_at()
+        .unwrap_or_else(|| std::time::SystemTime::now() + Duration::from_secs(3600));
+    let revoked = store.revoke_token_block(&ids, 1, expires, None)?;
+    let publication = store.publish(&keys.list, Duration::from_secs(3600))?;
+    let started = Instant::now();
+    revocation.feed.announce(&publication);
+    // The push stream delivers within milliseconds; poll as a fallback.
+    while state.sequence() != Some(publication.sequence) {
+        if started.elapsed() > Duration::from_secs(2) {
+            let _ = fetcher.poll_once().await;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err(CliError::io(
+                "demo: the tool server did not receive the new revocation list",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    story.say(format!(
+        "   revoked id {revoked}; list sequence {} reached the tool server in {} ms",
+        publication.sequence,
+        started.elapsed().as_millis()
+    ));
+
+    story.step(
+        8,
+        "After the revocation: flight-search and everything below it are cut off",
+    );
+    let after = [
+        Call {
+            agent: "flight-search",
+            token: &t_search,
+            method: "GET",
+            path: "/flights/lis/2026-12-01",
+            expect_allowed: false,
+        },
+        Call {
+            agent: "lisbon-scraper",
+            token: &t_scraper,
+            method: "GET",
+            path: "/flights/lis/2026-12-01",
+            expect_allowed: false,
+        },
+        Call {
+            agent: "travel-assistant",
+            token: &t_assistant,
+            method: "GET",
+            path: "/flights/lis/2026-12-01",
+            expect_allowed: true,
+        },
+    ];
+    for c in &after {
+        run_call(story, &client, &base, c, "after revocation", &mut calls).await?;
+    }
+    story.say("   (the travel assistant, flight-search's parent, is untouched)");
+
+    story.step(9, &format!("The audit trail ({})", audit_path.display()));
+    let (records, _) = read_records(&audit_path, &AuditFilter::all())?;
+    for r in &records {
+        story.say(format!("   {}", record_line(r)));
+    }
+
+    Ok(json!({
+        "folder": dir.display().to_string(),
+        "revocation_url": revocation_url,
+        "tool_server_url": base,
+        "root_public_key": keys.root.public().to_string(),
+        "revoked": {"id": revoked.to_string(), "block": 1, "holder": "flight-search",
+                    "sequence": publication.sequence},
+        "calls": calls,
+        "audit": records,
+    }))
+}
+
+async fn run_call(
+    story: &Story,
+    client: &reqwest::Client,
+    base: &str,
+    c: &Call<'_>,
+    phase: &str,
+    calls: &mut Vec<Value>,
+) -> CliResult<()> {
+    let r = call(client, base, c).await?;
+    let allowed = r.status == 200;
+    let as_expected = allowed == c.expect_allowed;
+    let mark = match (allowed, as_expected) {
+        (true, true) => "✔ ALLOW",
+        (false, true) => "✘ DENY ",
+        (true, false) => "! ALLOW (expected a denial)",
+        (false, false) => "! DENY (expected to be allowed)",
+    };
+    story.say(format!(
+        "   {mark}  {:<16} {} {}  → {} {}",
+        c.agent, c.method, c.path, r.status, r.reason
+    ));
+    if !allowed {
+        story.say(format!("            {}", r.detail));
+    }
+    calls.push(json!({
+        "phase": phase,
+        "agent": c.agent,
+        "method": c.method,
+        "path": c.path,
+        "status": r.status,
+        "decision": if allowed { "allow" } else { "deny" },
+        "reason": r.reason,
+        "detail": r.detail,
+        "expected": if c.expect_allowed { "allow" } else { "deny" },
+        "as_expected": as_expected,
+    }));
+    Ok(())
 }

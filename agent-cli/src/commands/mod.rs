@@ -7,6 +7,7 @@ mod keys;
 mod revocation;
 mod revsource;
 mod serve;
+mod service;
 mod tokens;
 mod verify;
 

@@ -1,32 +1,24 @@
 //! `agentcap verify`: the decision on one request, and why.
 
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::SystemTime;
 
-use agentcap::{PublicKey, Request, Right, Token};
-use agentcap_revocation::{RevocationStatus, VerifierState};
+use agentcap::Right;
+use agentcap_verifier::{AccessRequest, Decision};
 use serde_json::{Value, json};
 
 use crate::Outcome;
 use crate::cli::VerifyArgs;
 use crate::error::{CliError, CliResult};
 use crate::input::{TokenSource, public_key};
-use crate::output::{Format, emit};
+use crate::output::{Format, emit, note};
 
 use super::revsource::RevocationSource;
+use super::service::VerifierSpec;
+use super::tokens::chain_json;
 
-/// A request fact from `--fact NAME=VALUE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FactValue {
-    /// An integer: a quantity caps bound.
-    Integer(i64),
-    /// Anything else.
-    Text(String),
-}
-
-/// Parses `--fact NAME=VALUE`.
-pub(crate) fn parse_fact(text: &str) -> CliResult<(String, FactValue)> {
+/// Parses `--fact NAME=VALUE`: an integer VALUE is a quantity, anything
+/// else a string fact.
+fn parse_fact(request: AccessRequest, text: &str) -> CliResult<AccessRequest> {
     let (name, value) = text
         .split_once('=')
         .ok_or_else(|| CliError::usage(format!("--fact {text:?}: expected NAME=VALUE")))?;
@@ -34,209 +26,42 @@ pub(crate) fn parse_fact(text: &str) -> CliResult<(String, FactValue)> {
     if name.is_empty() {
         return Err(CliError::usage(format!("--fact {text:?}: empty name")));
     }
-    let value = match value.trim().parse::<i64>() {
-        Ok(n) => FactValue::Integer(n),
-        Err(_) => FactValue::Text(value.to_owned()),
-    };
-    Ok((name.to_owned(), value))
+    Ok(match value.trim().parse::<i64>() {
+        Ok(n) => request.quantity(name, n),
+        Err(_) => request.fact(name, value),
+    })
 }
 
-/// The validated request of `--request RESOURCE:OP --fact ...`.
-pub(crate) struct RequestSpec {
-    /// The concrete resource.
-    pub resource: String,
-    /// The operation.
-    pub operation: String,
-    /// Quantities.
-    pub quantities: Vec<(String, i64)>,
-}
-
-impl RequestSpec {
-    pub(crate) fn parse(request: &str, facts: &[String]) -> CliResult<Self> {
-        let right = Right::from_str(request)
-            .map_err(|e| CliError::usage(format!("--request {request:?}: {e}")))?;
-        if right.resource.is_wildcard() {
-            return Err(CliError::usage(format!(
-                "--request {request:?}: a request names one concrete resource, not a pattern"
-            )));
-        }
-        let mut quantities = Vec::new();
-        for f in facts {
-            match parse_fact(f)? {
-                (name, FactValue::Integer(n)) => quantities.push((name, n)),
-                (name, FactValue::Text(_)) => {
-                    return Err(CliError::usage(format!(
-                        "--fact {name}: only integer values (quantities such as amount=120) are \
-                         supported"
-                    )));
-                }
-            }
-        }
-        Ok(Self {
-            resource: right.resource.as_str().to_owned(),
-            operation: right.operation,
-            quantities,
-        })
+/// Parses `--request RESOURCE:OP` and the facts into an access request.
+pub(crate) fn access_request(request: &str, facts: &[String]) -> CliResult<AccessRequest> {
+    let right = Right::from_str(request)
+        .map_err(|e| CliError::usage(format!("--request {request:?}: {e}")))?;
+    if right.resource.is_wildcard() {
+        return Err(CliError::usage(format!(
+            "--request {request:?}: a request names one concrete resource, not a pattern"
+        )));
     }
-
-    pub(crate) fn request(&self) -> Request {
-        let mut r = Request::new(&self.resource, &self.operation);
-        for (name, n) in &self.quantities {
-            r = r.quantity(name, *n);
-        }
-        r
+    let mut r = AccessRequest::new(right.resource.as_str(), right.operation.as_str());
+    for f in facts {
+        r = parse_fact(r, f)?;
     }
+    Ok(r)
 }
 
-/// A decision: allowed or denied, a stable reason code, and an explanation.
-#[derive(Debug, Clone)]
-pub(crate) struct Decision {
-    /// Allowed?
-    pub allowed: bool,
-    /// Stable reason code.
-    pub reason: &'static str,
-    /// Human explanation.
-    pub explanation: String,
-    /// The user, when the token could be read.
-    pub user: Option<String>,
-    /// The agents, first to holder.
-    pub agents: Vec<String>,
-    /// The revoked block, if any.
-    pub revoked_block: Option<usize>,
-    /// The revocation list sequence consulted.
-    pub revocation_sequence: Option<u64>,
-}
-
-impl Decision {
-    fn deny(reason: &'static str, explanation: impl Into<String>) -> Self {
-        Self {
-            allowed: false,
-            reason,
-            explanation: explanation.into(),
-            user: None,
-            agents: Vec::new(),
-            revoked_block: None,
-            revocation_sequence: None,
-        }
+/// The decision as JSON: the verifier's fields, plus the decision word,
+/// the explanation and the chain.
+pub(crate) fn decision_json(decision: &Decision) -> Value {
+    let mut v = serde_json::to_value(decision).unwrap_or_else(|_| json!({}));
+    v["decision"] = json!(if decision.allowed() { "allow" } else { "deny" });
+    v["allowed"] = json!(decision.allowed());
+    v["reason"] = json!(decision.reason.code());
+    v["explanation"] = json!(decision.explain());
+    if let Some(chain) = &decision.chain {
+        v["user"] = json!(chain.user);
+        v["agents"] = json!(chain.agents());
+        v["chain"] = chain_json(chain);
     }
-
-    pub(crate) fn to_json(&self) -> Value {
-        json!({
-            "decision": if self.allowed { "allow" } else { "deny" },
-            "allowed": self.allowed,
-            "reason": self.reason,
-            "explanation": self.explanation,
-            "user": self.user,
-            "agents": self.agents,
-            "revoked_block": self.revoked_block,
-            "revocation_sequence": self.revocation_sequence,
-        })
-    }
-}
-
-fn reason_of(error: &agentcap::Error) -> &'static str {
-    use agentcap::Error as E;
-    match error {
-        E::MalformedToken(_) | E::TokenTooLarge { .. } | E::NotAgentcapToken(_) => "malformed",
-        E::MalformedBlock { .. } => "malformed",
-        E::InvalidSignature => "bad_signature",
-        E::UnknownRootKey(_) => "unknown_root",
-        E::Expired { .. } => "expired",
-        E::DepthExceeded { .. } => "depth_exceeded",
-        E::UnsignedHop { .. } | E::WrongHopSigner { .. } => "bad_hop_signature",
-        E::NotPermitted { .. } => "not_permitted",
-        E::RunLimit(_) => "run_limit",
-        _ => "invalid",
-    }
-}
-
-/// The local verifier: the core library's check plus the revocation list.
-pub(crate) struct LocalVerifier {
-    /// The root key.
-    pub root: PublicKey,
-    /// The revocation state, if configured.
-    pub revocation: Option<Arc<VerifierState>>,
-}
-
-impl LocalVerifier {
-    /// Decides one request.
-    pub(crate) fn decide(&self, token: &str, request: &Request) -> Decision {
-        let parsed = match Token::verify_base64(token, &self.root) {
-            Ok(t) => t,
-            Err(e) => return Decision::deny(reason_of(&e), e.to_string()),
-        };
-        let chain = parsed.chain();
-        let mut d = Decision::deny("", "");
-        d.user = Some(chain.user.clone());
-        d.agents = chain.agents().iter().map(|a| (*a).to_owned()).collect();
-        if let Some(state) = &self.revocation {
-            match state.check(&parsed.revocation_ids(), SystemTime::now()) {
-                Ok(check) => {
-                    d.revocation_sequence = check.sequence;
-                    if let RevocationStatus::Revoked { block_index, .. } = check.status {
-                        let holder = chain
-                            .blocks
-                            .get(block_index)
-                            .map(|b| b.holder.as_str())
-                            .unwrap_or("?");
-                        d.reason = "revoked";
-                        d.revoked_block = Some(block_index);
-                        d.explanation = format!(
-                            "block {block_index} (the delegation to {holder}) is revoked \
-                             (list sequence {})",
-                            check.sequence.unwrap_or(0)
-                        );
-                        return d;
-                    }
-                }
-                Err(e) => {
-                    d.reason = "revocation_list_stale";
-                    d.explanation = e.to_string();
-                    return d;
-                }
-            }
-        }
-        match parsed.check(&self.root, request) {
-            Ok(()) => {
-                d.allowed = true;
-                d.reason = "allowed";
-                d.explanation = format!(
-                    "{} on {} is within every block's rights; chain {} → {} verified{}",
-                    request.operation(),
-                    request.resource(),
-                    chain.user,
-                    d.agents.join(" → "),
-                    if self.revocation.is_some() {
-                        ", no block revoked"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            Err(e) => {
-                d.reason = reason_of(&e);
-                d.explanation = match &e {
-                    agentcap::Error::NotPermitted { failed_checks } => {
-                        let blocks: Vec<String> = failed_checks
-                            .iter()
-                            .map(|c| match c.block {
-                                Some(b) => format!("block {b} check {}", c.check),
-                                None => format!("verifier check {}", c.check),
-                            })
-                            .collect();
-                        format!(
-                            "{} on {} is outside the delegated rights: {}",
-                            request.operation(),
-                            request.resource(),
-                            blocks.join(", ")
-                        )
-                    }
-                    other => other.to_string(),
-                };
-            }
-        }
-        d
-    }
+    v
 }
 
 /// Prints a decision.
@@ -244,18 +69,28 @@ pub(crate) fn emit_decision(format: Format, decision: &Decision) {
     emit(
         format,
         || {
-            let who = match &decision.user {
-                Some(u) => format!("\n  chain: {u} → {}", decision.agents.join(" → ")),
-                None => String::new(),
-            };
-            format!(
-                "{}: {}\n  reason: {}{who}",
-                if decision.allowed { "ALLOW" } else { "DENY" },
-                decision.explanation,
-                decision.reason
-            )
+            let mut s = format!(
+                "{}: {}\n  reason: {}",
+                if decision.allowed() { "ALLOW" } else { "DENY" },
+                decision.explain(),
+                decision.reason.code()
+            );
+            if let Some(chain) = &decision.chain {
+                s.push_str(&format!(
+                    "\n  chain: {} → {}",
+                    chain.user,
+                    chain.agents().join(" → ")
+                ));
+            }
+            if let Some(r) = &decision.revocation {
+                s.push_str(&format!(
+                    "\n  revocation list: sequence {}",
+                    r.sequence.map_or("none".to_owned(), |n| n.to_string())
+                ));
+            }
+            s
         },
-        || decision.to_json(),
+        || decision_json(decision),
     );
 }
 
@@ -263,26 +98,33 @@ pub(crate) fn emit_decision(format: Format, decision: &Decision) {
 pub fn run(args: VerifyArgs, format: Format) -> CliResult<Outcome> {
     let token = TokenSource::parse(&args.token)?;
     let root = public_key(&args.root_public_key, "--root-public-key")?;
-    let spec = RequestSpec::parse(&args.request, &args.facts)?;
+    let request = access_request(&args.request, &args.facts)?;
     let revocation = RevocationSource::from_args(&args.revocation)?;
-    if args.policy_file.is_some() {
-        return Err(CliError::usage(
-            "--policy-file is not supported by this build (it needs agentcap-verifier)",
-        ));
-    }
-    let _ = args.root_key_id;
     let text = token.read()?;
+    // One root key given: trust it under the id given, or else under
+    // whatever id the token names.
+    let named_id = agentcap::inspect(&text, None)
+        .ok()
+        .and_then(|c| c.root_key_id);
+    let mut roots = vec![(args.root_key_id, root)];
+    if args.root_key_id.is_none() && named_id.is_some() {
+        roots.push((named_id, root));
+    }
+    let spec = VerifierSpec::new(roots, args.policy_file)?;
     let state = match &revocation {
         Some(r) => Some(super::runtime()?.block_on(r.load())?.0),
-        None => None,
+        None => {
+            note(
+                format,
+                "note: no --revocation-list given: revocation is not checked",
+            );
+            None
+        }
     };
-    let verifier = LocalVerifier {
-        root,
-        revocation: state,
-    };
-    let decision = verifier.decide(&text, &spec.request());
+    let verifier = spec.build(state)?;
+    let decision = verifier.verify(&text, &request);
     emit_decision(format, &decision);
-    Ok(if decision.allowed {
+    Ok(if decision.allowed() {
         Outcome::Ok
     } else {
         Outcome::Denied

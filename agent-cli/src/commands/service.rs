@@ -1,0 +1,103 @@
+//! Building a [`Verifier`] from command-line options, and running the
+//! example tool server behind its middleware (for `serve` and `demo`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentcap::PublicKey;
+use agentcap_revocation::{Fetcher, Subscriber, VerifierState};
+use agentcap_verifier::{AgentcapLayer, AuditSink, JsonLinesAuditSink, Verifier};
+
+use crate::error::{CliError, CliResult, Kind, ResultExt};
+use crate::input::check_path_arg;
+
+/// How often a file or URL revocation source is re-read by `serve`.
+pub(crate) const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The validated verifier options.
+pub(crate) struct VerifierSpec {
+    /// Root keys by root key id (`None`: tokens naming no id).
+    pub roots: Vec<(Option<u32>, PublicKey)>,
+    /// A Datalog policy file.
+    pub policy_file: Option<PathBuf>,
+}
+
+impl VerifierSpec {
+    /// Checks the policy file path.
+    pub(crate) fn new(
+        roots: Vec<(Option<u32>, PublicKey)>,
+        policy_file: Option<PathBuf>,
+    ) -> CliResult<Self> {
+        if let Some(p) = &policy_file {
+            check_path_arg(p, "--policy-file", None)?;
+            if !p.is_file() {
+                return Err(CliError::io(format!(
+                    "reading policy file {}: no such file",
+                    p.display()
+                )));
+            }
+        }
+        Ok(Self { roots, policy_file })
+    }
+
+    /// Builds the verifier, with the revocation state if any.
+    pub(crate) fn build(&self, revocation: Option<Arc<VerifierState>>) -> CliResult<Verifier> {
+        let mut builder = Verifier::builder();
+        for (id, key) in &self.roots {
+            builder = builder.root_key(*id, *key);
+        }
+        builder = match revocation {
+            Some(state) => builder.revocation(state),
+            None => builder.without_revocation(),
+        };
+        if let Some(p) = &self.policy_file {
+            builder = builder.policy_file(p);
+        }
+        builder
+            .build()
+            .or_fail(Kind::Usage, "configuring the verifier")
+    }
+}
+
+/// Opens the audit sink (JSON lines, 0600).
+pub(crate) fn audit_sink(path: &Path) -> CliResult<Arc<JsonLinesAuditSink>> {
+    check_path_arg(path, "--audit-log", None)?;
+    JsonLinesAuditSink::open(path)
+        .map(Arc::new)
+        .or_fail(Kind::Io, format!("opening audit log {}", path.display()))
+}
+
+/// Starts the example tool server on `listen`; returns the bound address.
+pub(crate) async fn start_tool_server(
+    listen: &str,
+    verifier: Verifier,
+    audit: Option<Arc<dyn AuditSink>>,
+) -> CliResult<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let mut layer = AgentcapLayer::new(verifier);
+    if let Some(sink) = audit {
+        layer = layer.audit(sink);
+    }
+    let app = agentcap_verifier::tool_server::router(layer);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .or_fail(Kind::Io, format!("listening on {listen}"))?;
+    let addr = listener
+        .local_addr()
+        .or_fail(Kind::Io, "reading the bound address")?;
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((addr, handle))
+}
+
+/// Keeps `state` current in the background: a fetcher polls its URL, and
+/// a subscriber follows the push stream when the server offers one (an
+/// `agentcap revocation serve`), so a revocation lands within a second.
+pub(crate) fn keep_fresh(fetcher: Fetcher, base_url: &str) {
+    if let Ok(subscriber) = Subscriber::new(base_url, fetcher.state().clone()) {
+        tokio::spawn(async move { subscriber.run().await });
+    }
+    tokio::spawn(async move { fetcher.run(REFRESH_INTERVAL).await });
+}
