@@ -722,3 +722,95 @@ fn completions_are_printed() {
         .success()
         .stdout(predicate::str::contains("agentcap"));
 }
+
+#[test]
+fn verify_applies_a_service_policy_with_request_facts() {
+    let s = Scratch::new();
+    delegation(&s);
+    s.write(
+        "policy.dl",
+        "allow if user($u), $u != \"mallory\", region(\"eu\");\n",
+    );
+    let policy = ["--policy-file", "policy.dl"];
+    let (code, v) = verify_json(
+        &s,
+        "@t2",
+        "flights/lis/x:read",
+        &[&policy[..], &["--fact", "region=eu"]].concat(),
+    );
+    assert_eq!(code, 0, "{v}");
+    let (code, v) = verify_json(
+        &s,
+        "@t2",
+        "flights/lis/x:read",
+        &[&policy[..], &["--fact", "region=us"]].concat(),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(v["reason"], "policy_denied");
+    // A policy that does not parse, or a missing file: usage / I/O errors.
+    s.write("bad.dl", "allow if (((\n");
+    let (code, _) = verify_json(
+        &s,
+        "@t2",
+        "flights/lis/x:read",
+        &["--policy-file", "bad.dl"],
+    );
+    assert_eq!(code, 2);
+    let (code, _) = verify_json(
+        &s,
+        "@t2",
+        "flights/lis/x:read",
+        &["--policy-file", "none.dl"],
+    );
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn errors_in_json_mode_are_one_json_line_on_stderr() {
+    let s = Scratch::new();
+    let out = s
+        .cmd()
+        .args([
+            "keys",
+            "public",
+            "--key-file",
+            "missing.key",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let v: Value = serde_json::from_str(&stderr).unwrap();
+    assert_eq!(v["kind"], "io");
+}
+
+#[test]
+fn a_private_key_is_never_written_to_stdout_or_accepted_as_a_public_key() {
+    let s = Scratch::new();
+    s.cmd()
+        .args(["keys", "generate", "--out", "-"])
+        .assert()
+        .code(2);
+    s.key("root.key");
+    let secret = s.read("root.key");
+    let out = s
+        .cmd()
+        .args(["inspect", "x", "--root-public-key", secret.trim()])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains(secret.trim().trim_start_matches("ed25519-private/")));
+    // Nor as a token.
+    s.cmd()
+        .args(["inspect", secret.trim()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("looks like a private key"));
+}
