@@ -186,6 +186,11 @@ pub fn init(args: RevocationInitArgs, format: Format) -> CliResult<Outcome> {
         "--signing-key-file",
         Some(LIST_KEY_ENV),
     )?;
+    if args.signing_key_file.as_os_str() == "-" {
+        return Err(CliError::usage(
+            "--signing-key-file: init creates or reads a key file; stdin is not a file",
+        ));
+    }
     let validity = duration(&args.validity, "--validity")?;
     let (key, created) = if args.signing_key_file.exists() {
         (
