@@ -6,7 +6,6 @@
 //! symbol tables, exactly as biscuit-auth itself loads them. Printed Datalog
 //! is never parsed.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use biscuit_auth::format::schema;
@@ -289,7 +288,15 @@ impl Chain {
 
     /// Reads a serialized token. `verified` records whether the caller has
     /// verified these exact bytes against a root key.
-    pub(crate) fn decode(bytes: &[u8], verified: bool) -> Result<Chain, Error> {
+    ///
+    /// `external_keys`, when given, are the blocks' third-party signer keys
+    /// as biscuit-auth already decoded them (one per block, in order); they
+    /// spare decoding each key a second time.
+    pub(crate) fn decode(
+        bytes: &[u8],
+        verified: bool,
+        external_keys: Option<&[Option<biscuit_auth::PublicKey>]>,
+    ) -> Result<Chain, Error> {
         let token =
             schema::Biscuit::decode(bytes).map_err(|e| Error::MalformedToken(e.to_string()))?;
         if token.authority.external_signature.is_some() {
@@ -309,7 +316,8 @@ impl Chain {
         for (offset, signed) in token.blocks.iter().enumerate() {
             let index = offset + 1;
             let statements = decode_block(signed, &mut symbols, index)?;
-            let block = read_block(&chain, index, signed, &statements, verified)?;
+            let known_key = external_keys.and_then(|keys| keys.get(index).copied().flatten());
+            let block = read_block(&chain, index, signed, known_key, &statements, verified)?;
             chain.blocks.push(block);
         }
         chain.sealed = sealed;
@@ -337,9 +345,9 @@ enum Value {
     Other,
 }
 
-/// The facts of one block, by predicate name, and its checks.
+/// The facts of one block (predicate name and terms, in order), and its checks.
 struct Statements {
-    facts: HashMap<String, Vec<Vec<Value>>>,
+    facts: Vec<(String, Vec<Value>)>,
     checks: Vec<CheckShape>,
 }
 
@@ -363,17 +371,28 @@ enum OpShape {
 }
 
 impl Statements {
-    fn all(&self, name: &str) -> &[Vec<Value>] {
-        self.facts.get(name).map_or(&[], Vec::as_slice)
+    /// The terms of every fact `name`.
+    fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [Value]> + 's {
+        self.facts
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, terms)| terms.as_slice())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.all(name).next().is_some()
     }
 
     /// The single fact `name`, if stated; more than one distinct is malformed.
-    fn one(&self, name: &str, block: usize) -> Result<Option<&[Value]>, Error> {
-        match self.all(name) {
-            [] => Ok(None),
-            [only] => Ok(Some(only)),
-            [first, rest @ ..] if rest.iter().all(|f| f == first) => Ok(Some(first)),
-            _ => Err(malformed(block, format!("more than one {name} fact"))),
+    fn one<'s>(&'s self, name: &'s str, block: usize) -> Result<Option<&'s [Value]>, Error> {
+        let mut facts = self.all(name);
+        let Some(first) = facts.next() else {
+            return Ok(None);
+        };
+        if facts.all(|f| f == first) {
+            Ok(Some(first))
+        } else {
+            Err(malformed(block, format!("more than one {name} fact")))
         }
     }
 }
@@ -428,11 +447,11 @@ fn decode_block(
         let terms = p.terms.iter().map(value).collect::<Result<Vec<_>, _>>()?;
         Ok((symbol(p.name)?, terms))
     };
-    let mut facts: HashMap<String, Vec<Vec<Value>>> = HashMap::new();
-    for f in &block.facts {
-        let (name, terms) = predicate(&f.predicate)?;
-        facts.entry(name).or_default().push(terms);
-    }
+    let facts = block
+        .facts
+        .iter()
+        .map(|f| predicate(&f.predicate))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut checks = Vec::with_capacity(block.checks.len());
     for check in &block.checks {
         let mut queries = Vec::with_capacity(check.queries.len());
@@ -650,7 +669,7 @@ fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictio
     let expires_at = expires.map(|d| date(d, block)).transpose()?;
     let mut max_depth = None;
     for f in statements.all(fact::MAX_DEPTH) {
-        let depth = match f.as_slice() {
+        let depth = match f {
             [Value::Int(n)] => {
                 u32::try_from(*n).map_err(|_| malformed(block, "max_depth out of range"))?
             }
@@ -775,6 +794,7 @@ fn read_block(
     chain: &Chain,
     index: usize,
     signed: &schema::SignedBlock,
+    known_key: Option<biscuit_auth::PublicKey>,
     statements: &Statements,
     verified: bool,
 ) -> Result<ChainBlock, Error> {
@@ -783,8 +803,9 @@ fn read_block(
     let signer_key = match &signed.external_signature {
         None => None,
         Some(external) => {
-            let key = biscuit_auth::PublicKey::from_proto(&external.public_key)
-                .ok()
+            let key = known_key
+                .filter(|k| k.to_bytes() == external.public_key.key)
+                .or_else(|| biscuit_auth::PublicKey::from_proto(&external.public_key).ok())
                 .and_then(|k| PublicKey::from_biscuit(k).ok())
                 .ok_or_else(|| malformed(index, "third-party signer is not an Ed25519 key"))?;
             Some(key)
@@ -849,7 +870,7 @@ fn read_block(
     let (holder, holder_key) = match &delegation {
         Some(d) => (d.to.clone(), agent_key(statements, &d.to, index)?),
         None => {
-            if !statements.all(fact::AGENT_KEY).is_empty() {
+            if statements.has(fact::AGENT_KEY) {
                 return Err(malformed(index, "only a hop may bind a key to an agent"));
             }
             (previous_holder, previous_key)

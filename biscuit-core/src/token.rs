@@ -375,7 +375,7 @@ impl Token {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         check_size(bytes)?;
         let biscuit = UnverifiedBiscuit::from(bytes).map_err(Error::from_biscuit)?;
-        let chain = Chain::decode(bytes, false)?;
+        let chain = Chain::decode(bytes, false, Some(&biscuit.external_public_keys()))?;
         Ok(Token {
             inner: Inner::Unverified(biscuit),
             root: None,
@@ -413,7 +413,7 @@ impl Token {
             Error::UnknownRootKey(_) => Error::UnknownRootKey(root_key_id(bytes)),
             other => other,
         })?;
-        let chain = Chain::decode(bytes, true)?;
+        let chain = Chain::decode(bytes, true, Some(&biscuit.external_public_keys()))?;
         Ok(Token {
             inner: Inner::Verified(biscuit),
             root: chosen.get(),
@@ -817,10 +817,10 @@ pub fn inspect(token: &str, root: Option<&PublicKey>) -> Result<Chain, Error> {
     check_size(&bytes)?;
     match root {
         Some(root) => {
-            Biscuit::from(&bytes, root.to_biscuit()).map_err(Error::from_biscuit)?;
-            Chain::decode(&bytes, true)
+            let biscuit = Biscuit::from(&bytes, root.to_biscuit()).map_err(Error::from_biscuit)?;
+            Chain::decode(&bytes, true, Some(&biscuit.external_public_keys()))
         }
-        None => Chain::decode(&bytes, false),
+        None => Chain::decode(&bytes, false, None),
     }
 }
 

@@ -1,2 +1,173 @@
-//! bench
-fn main() {}
+//! Verify + authorize, cold (signatures checked) and warm (cached), beside
+//! raw biscuit-auth `from_base64` + authorize of the same token in the same
+//! run; and the middleware's throughput over loopback with a warm token.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use agentcap::{Grant, Hop, KeyPair, vocabulary};
+use agentcap_revocation::{ListSigningKey, RevocationStore, VerifierConfig, VerifierState};
+use agentcap_verifier::{AccessRequest, AgentcapLayer, NoAudit, Verifier, tool_server};
+use biscuit_auth::{AuthorizerBuilder, Biscuit};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+/// A token of `blocks` blocks: a grant, then signed hops.
+fn token(root: &KeyPair, blocks: usize) -> String {
+    let mut token = Grant::new("alice", "agent-0")
+        .right("flights/*", "read")
+        .right("payments/charge", "write")
+        .max_depth(16)
+        .mint(root)
+        .unwrap();
+    for i in 1..blocks {
+        token = token
+            .delegate(
+                &Hop::to(format!("agent-{i}")).right("flights/*", "read"),
+                Some(&KeyPair::generate()),
+            )
+            .unwrap();
+    }
+    token.to_base64().unwrap()
+}
+
+fn revocation_state(dir: &std::path::Path) -> Arc<VerifierState> {
+    let store = RevocationStore::open(dir, "bench").unwrap();
+    let key = ListSigningKey::generate();
+    for i in 0..1000u32 {
+        store
+            .revoke(
+                &i.to_be_bytes(),
+                SystemTime::now() + Duration::from_secs(3600),
+                None,
+            )
+            .unwrap();
+    }
+    let publication = store.publish(&key, Duration::from_secs(3600)).unwrap();
+    let state =
+        VerifierState::in_memory(VerifierConfig::new("bench", key.verifying_key())).unwrap();
+    state.accept_list(&publication.list).unwrap();
+    Arc::new(state)
+}
+
+fn raw_authorize(token: &str, root: &biscuit_auth::PublicKey) {
+    let biscuit = Biscuit::from_base64(token, root).unwrap();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut builder = AuthorizerBuilder::new().set_limits(agentcap_verifier::DEFAULT_LIMITS);
+    for fact in vocabulary::request_facts("flights/lis/x", "read", now, &[]) {
+        builder = builder.fact(fact).unwrap();
+    }
+    let mut authorizer = builder
+        .policy(vocabulary::allow_all_policy())
+        .unwrap()
+        .build(&biscuit)
+        .unwrap();
+    black_box(authorizer.authorize().unwrap());
+}
+
+fn benches(c: &mut Criterion) {
+    let root = KeyPair::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let state = revocation_state(dir.path());
+    let request = AccessRequest::new("flights/lis/x", "read");
+    let mut group = c.benchmark_group("verify");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    for blocks in [1usize, 3, 6, 10] {
+        // Two tokens of the same shape, alternated through a one-entry cache:
+        // every verification is a miss.
+        let tokens = [token(&root, blocks), token(&root, blocks)];
+        let cold = Verifier::builder()
+            .root_key(None, root.public())
+            .revocation(Arc::clone(&state))
+            .cache_capacity(1)
+            .build()
+            .unwrap();
+        let mut turn = 0;
+        group.bench_with_input(
+            BenchmarkId::new("cold/agentcap", blocks),
+            &blocks,
+            |b, _| {
+                b.iter(|| {
+                    turn ^= 1;
+                    let decision = cold.verify(&tokens[turn], &request);
+                    assert!(decision.allowed());
+                    black_box(decision)
+                })
+            },
+        );
+        let raw_root = root.public().to_biscuit();
+        let mut raw_turn = 0;
+        group.bench_with_input(BenchmarkId::new("cold/raw", blocks), &blocks, |b, _| {
+            b.iter(|| {
+                raw_turn ^= 1;
+                raw_authorize(&tokens[raw_turn], &raw_root)
+            })
+        });
+        let warm = Verifier::builder()
+            .root_key(None, root.public())
+            .revocation(Arc::clone(&state))
+            .build()
+            .unwrap();
+        group.bench_with_input(
+            BenchmarkId::new("warm/agentcap", blocks),
+            &blocks,
+            |b, _| {
+                b.iter(|| {
+                    let decision = warm.verify(&tokens[0], &request);
+                    assert!(decision.allowed());
+                    black_box(decision)
+                })
+            },
+        );
+    }
+    group.finish();
+
+    // The middleware over loopback: one client, keep-alive, a warm token.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let verifier = Verifier::builder()
+        .root_key(None, root.public())
+        .revocation(Arc::clone(&state))
+        .build()
+        .unwrap();
+    let layer = AgentcapLayer::new(verifier).audit(Arc::new(NoAudit));
+    let base = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, tool_server::router(layer))
+                .await
+                .unwrap()
+        });
+        base
+    });
+    let client = reqwest::Client::new();
+    let bearer = token(&root, 3);
+    let url = format!("{base}/flights/lis/2026-12-01");
+    let mut group = c.benchmark_group("middleware");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function("loopback_request_3_blocks_warm", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let response = client.get(&url).bearer_auth(&bearer).send().await.unwrap();
+                assert!(response.status().is_success());
+                black_box(response.bytes().await.unwrap())
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(verify, benches);
+criterion_main!(verify);
