@@ -82,8 +82,7 @@ async fn revoking_a_middle_hop_reaches_pushed_and_polled_services_and_cuts_off_o
     let tokens = chain(&root, 8);
     let sibling = tokens[2]
         .delegate(&Hop::to("sibling").right("flights/*", "read"), None)
-        .err()
-        .expect("agent-2 is key-bound: an unsigned hop is refused");
+        .expect_err("agent-2 is key-bound: an unsigned hop is refused");
     assert!(matches!(
         sibling,
         agentcap::Error::SigningKeyRequired { .. }
