@@ -176,6 +176,9 @@ pub enum Error {
         /// The offending block.
         block: usize,
     },
+    /// A holder proof is malformed, stale, or not signed by the holder's key.
+    #[error("invalid holder proof: {0}")]
+    InvalidHolderProof(&'static str),
     /// A request is not well formed (bad resource or operation).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

@@ -161,6 +161,16 @@ impl KeyPair {
     pub(crate) fn biscuit(&self) -> &biscuit_auth::KeyPair {
         &self.0
     }
+
+    /// The key as ed25519-dalek's signing key (the crate biscuit-auth uses).
+    pub(crate) fn signing_key(&self) -> Result<ed25519_dalek::SigningKey, Error> {
+        let bytes = self.0.private().to_bytes();
+        let secret: &[u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::InvalidKey("not an Ed25519 private key"))?;
+        Ok(ed25519_dalek::SigningKey::from_bytes(secret))
+    }
 }
 
 impl fmt::Debug for KeyPair {

@@ -23,6 +23,8 @@
 //!   delegated to whom, with what, signed by which key, verified or not.
 //! - [`Token::check`]: would this token allow a request? (The verifier crate
 //!   adds revocation, service policy and audit.)
+//! - [`HolderProof`]: the holder of a key-bound token signs each request,
+//!   so that a service requiring proofs refuses a stolen token.
 //!
 //! Authority only shrinks along the chain: every block's checks must pass,
 //! and no later block's facts are trusted as authority. The vocabulary of
@@ -78,6 +80,7 @@
 mod chain;
 mod error;
 mod keys;
+mod proof;
 mod rights;
 mod token;
 pub mod vocabulary;
@@ -85,6 +88,7 @@ pub mod vocabulary;
 pub use chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
 pub use error::{Error, FailedCheck};
 pub use keys::{KeyFormat, KeyPair, Overwrite, PublicKey};
+pub use proof::HolderProof;
 pub use rights::{Cap, MAX_VALUE_BYTES, ResourcePattern, Right};
 pub use token::{
     Grant, Hop, LOCAL_CHECK_LIMITS, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Request, Token, decode_base64,

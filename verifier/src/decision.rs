@@ -34,6 +34,12 @@ pub enum Reason {
     DepthExceeded,
     /// A key-bound holder handed the token on without signing the hop.
     HolderBindingBroken,
+    /// The token is bound to its holder's key and the request carries no
+    /// proof of possession (when the verifier requires one).
+    HolderProofMissing,
+    /// The proof of possession is malformed, stale, for another request, or
+    /// not signed by the holder's key.
+    HolderProofInvalid,
     /// The revocation list is too old (past next-update and grace).
     RevocationListStale,
     /// A check of the token or a policy of the service refused the request.
@@ -56,6 +62,8 @@ impl Reason {
             Reason::Revoked => "revoked",
             Reason::DepthExceeded => "depth_exceeded",
             Reason::HolderBindingBroken => "holder_binding_broken",
+            Reason::HolderProofMissing => "holder_proof_missing",
+            Reason::HolderProofInvalid => "holder_proof_invalid",
             Reason::RevocationListStale => "revocation_list_stale",
             Reason::PolicyDenied => "policy_denied",
             Reason::LimitsExceeded => "limits_exceeded",
@@ -71,11 +79,13 @@ impl Reason {
                 | Reason::Malformed
                 | Reason::UnknownRootKey
                 | Reason::BadSignature
+                | Reason::HolderProofMissing
+                | Reason::HolderProofInvalid
         )
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Allowed,
         Reason::MissingToken,
         Reason::Malformed,
@@ -86,6 +96,8 @@ impl Reason {
         Reason::Revoked,
         Reason::DepthExceeded,
         Reason::HolderBindingBroken,
+        Reason::HolderProofMissing,
+        Reason::HolderProofInvalid,
         Reason::RevocationListStale,
         Reason::PolicyDenied,
         Reason::LimitsExceeded,
@@ -239,6 +251,15 @@ impl Decision {
                     out,
                     "denied: {who} is revoked; so is everything delegated from it"
                 );
+            }
+            Reason::HolderProofMissing => out.push_str(
+                "denied: the token is bound to its holder's key and the request carries no proof of possession",
+            ),
+            Reason::HolderProofInvalid => {
+                out.push_str("denied: the proof of possession does not hold");
+                if let Some(detail) = &self.detail {
+                    let _ = write!(out, " ({detail})");
+                }
             }
             Reason::DepthExceeded | Reason::HolderBindingBroken | Reason::LimitsExceeded => {
                 let _ = write!(

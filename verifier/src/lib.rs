@@ -75,8 +75,8 @@ pub use audit::{AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
 pub use axum_support::Delegation;
 pub use decision::{Decision, FailedCheck, Reason, RevocationInfo};
 pub use middleware::{
-    Agentcap, AgentcapBody, AgentcapLayer, AuthorizedDelegation, BearerToken, ResponseFuture,
-    TokenExtractor, UnreadableToken, problem_response, status_for,
+    Agentcap, AgentcapBody, AgentcapLayer, AuthorizedDelegation, BearerToken, HOLDER_PROOF_HEADER,
+    ResponseFuture, TokenExtractor, UnreadableToken, problem_response, status_for,
 };
 pub use request::{AccessRequest, FactValue, RequestFacts, RestMapping};
 pub use verifier::{

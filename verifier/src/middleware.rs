@@ -23,6 +23,10 @@ use crate::decision::{Decision, Reason};
 use crate::request::{AccessRequest, RequestFacts, RestMapping, SharedRequestFacts};
 use crate::verifier::Verifier;
 
+/// The header carrying the holder's proof of possession
+/// ([`agentcap::HolderProof`]).
+pub const HOLDER_PROOF_HEADER: &str = "agentcap-proof";
+
 /// A request whose token was presented but cannot be read from its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadableToken(pub &'static str);
@@ -229,6 +233,11 @@ impl Config {
                 decision.detail = Some(detail);
                 return Err(self.reject(&decision, method, path));
             }
+        };
+        let request = match parts.headers.get(HOLDER_PROOF_HEADER).map(|v| v.to_str()) {
+            Some(Ok(proof)) => request.holder_proof(proof),
+            // An unreadable proof is no proof; the verifier decides if one is needed.
+            Some(Err(_)) | None => request,
         };
         let decision = match self.extractor.token(parts) {
             Ok(Some(token)) => self.verifier.verify(&token, &request),

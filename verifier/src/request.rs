@@ -27,6 +27,7 @@ pub struct AccessRequest {
     pub(crate) quantities: Vec<(String, i64)>,
     pub(crate) facts: Vec<(String, FactValue)>,
     pub(crate) time: Option<SystemTime>,
+    pub(crate) holder_proof: Option<String>,
 }
 
 /// The value of a custom request fact: `name(value)`.
@@ -82,6 +83,7 @@ impl AccessRequest {
             quantities: Vec::new(),
             facts: Vec::new(),
             time: None,
+            holder_proof: None,
         }
     }
 
@@ -111,6 +113,13 @@ impl AccessRequest {
     /// request is verified.
     pub fn fact(mut self, name: impl Into<String>, value: impl Into<FactValue>) -> Self {
         self.facts.push((name.into(), value.into()));
+        self
+    }
+
+    /// The holder's proof of possession for this request (see
+    /// [`agentcap::HolderProof`]); checked when the verifier requires proofs.
+    pub fn holder_proof(mut self, proof: impl Into<String>) -> Self {
+        self.holder_proof = Some(proof.into());
         self
     }
 

@@ -95,6 +95,7 @@ pub struct VerifierBuilder {
     max_token_bytes: Option<usize>,
     max_depth: Option<u32>,
     cache_capacity: Option<usize>,
+    holder_proof_max_age: Option<Duration>,
 }
 
 impl VerifierBuilder {
@@ -168,6 +169,15 @@ impl VerifierBuilder {
         self
     }
 
+    /// Requires a proof of possession ([`agentcap::HolderProof`]) on every
+    /// request made with a key-bound token, signed by the current holder's
+    /// key within `max_age` of the request time: a token stolen without its
+    /// key is then useless here. Tokens that bind no key are not affected.
+    pub fn require_holder_proof(mut self, max_age: Duration) -> Self {
+        self.holder_proof_max_age = Some(max_age);
+        self
+    }
+
     /// Number of verified tokens cached (default: [`DEFAULT_CACHE_CAPACITY`]).
     pub fn cache_capacity(mut self, capacity: usize) -> Self {
         self.cache_capacity = Some(capacity);
@@ -227,6 +237,7 @@ impl VerifierBuilder {
                 clock_skew: self.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW),
                 max_token_bytes,
                 max_depth: self.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
+                holder_proof_max_age: self.holder_proof_max_age,
                 cache: Mutex::new(lru::LruCache::new(capacity)),
                 signature_verifications: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
@@ -257,6 +268,7 @@ struct Inner {
     clock_skew: Duration,
     max_token_bytes: usize,
     max_depth: u32,
+    holder_proof_max_age: Option<Duration>,
     cache: Mutex<lru::LruCache<[u8; 32], Arc<Verified>>>,
     signature_verifications: AtomicU64,
     cache_hits: AtomicU64,
@@ -372,6 +384,27 @@ impl Verifier {
         }
 
         let now = request.time.unwrap_or_else(SystemTime::now);
+        if let (Some(max_age), Some(holder_key)) = (inner.holder_proof_max_age, chain.holder_key())
+        {
+            let Some(proof) = &request.holder_proof else {
+                decision.reason = Reason::HolderProofMissing;
+                return decision;
+            };
+            let checked = agentcap::HolderProof::verify(
+                proof,
+                &holder_key,
+                token,
+                &request.resource,
+                &request.operation,
+                now,
+                max_age,
+            );
+            if let Err(error) = checked {
+                decision.reason = Reason::HolderProofInvalid;
+                decision.detail = Some(error.to_string());
+                return decision;
+            }
+        }
         // Tolerate clocks that run ahead of ours by up to the skew.
         let effective_now = now.checked_sub(inner.clock_skew).unwrap_or(now);
         if let Some(expires_at) = chain.expires_at()

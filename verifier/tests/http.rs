@@ -23,6 +23,7 @@ struct World {
     root: KeyPair,
     assistant: KeyPair,
     search: KeyPair,
+    scraper_key: KeyPair,
     store_dir: tempfile::TempDir,
     store: RevocationStore,
     list_key: ListSigningKey,
@@ -75,6 +76,7 @@ impl World {
             root,
             assistant,
             search,
+            scraper_key,
             store_dir,
             store,
             list_key,
@@ -138,6 +140,29 @@ impl Server {
             request = request.bearer_auth(token.to_base64().unwrap());
         }
         let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET with the token and a holder proof for `resource` (read) signed by `key` at `at`.
+    async fn get_with_proof(
+        &self,
+        path: &str,
+        token: &Token,
+        key: &KeyPair,
+        resource: &str,
+        at: SystemTime,
+    ) -> (StatusCode, Value) {
+        let text = token.to_base64().unwrap();
+        let proof = agentcap::HolderProof::sign(key, &text, resource, "read", at).unwrap();
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&text)
+            .header(agentcap_verifier::HOLDER_PROOF_HEADER, proof)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -367,6 +392,39 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
     .await;
     seen.push(Reason::LimitsExceeded);
 
+    let proving = Server::start(
+        world
+            .verifier()
+            .require_holder_proof(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+        no_audit(),
+    )
+    .await;
+    expect(
+        &proving,
+        "/flights/lis/x",
+        Some(&world.scraper),
+        unauthorized,
+        Reason::HolderProofMissing,
+    )
+    .await;
+    seen.push(Reason::HolderProofMissing);
+    let (status, body) = proving
+        .get_with_proof(
+            "/flights/lis/x",
+            &world.scraper,
+            &world.search,
+            "flights/lis/x",
+            SystemTime::now(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (unauthorized, Some("holder_proof_invalid"))
+    );
+    seen.push(Reason::HolderProofInvalid);
+
     for reason in Reason::ALL {
         assert!(seen.contains(&reason), "{} never produced", reason.code());
     }
@@ -388,6 +446,59 @@ fn append_raw_hop(world: &World, token: &Token, depth: i64, from: &str, to: &str
         ))
         .unwrap();
     Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_service_requiring_holder_proofs_refuses_a_token_used_without_its_key() {
+    let world = World::new();
+    let verifier = world
+        .verifier()
+        .require_holder_proof(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let server = Server::start(verifier, no_audit()).await;
+    let now = SystemTime::now();
+    let path = "/flights/lis/2026-12-01";
+    let resource = "flights/lis/2026-12-01";
+    // The holder signs the request: allowed.
+    let (status, body) = server
+        .get_with_proof(path, &world.scraper, &world.scraper_key, resource, now)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The stolen token alone, or with a proof by anyone else, or a proof for
+    // another request, or an old proof: refused.
+    let thief = KeyPair::generate();
+    let cases = [
+        (&thief, resource, now),
+        (&world.scraper_key, "flights/lis/2026-12-02", now),
+        (&world.scraper_key, resource, now - Duration::from_secs(600)),
+        (&world.scraper_key, resource, now + Duration::from_secs(600)),
+    ];
+    for (key, signed_for, at) in cases {
+        let (status, body) = server
+            .get_with_proof(path, &world.scraper, key, signed_for, at)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["reason"], "holder_proof_invalid");
+    }
+    expect(
+        &server,
+        path,
+        Some(&world.scraper),
+        StatusCode::UNAUTHORIZED,
+        Reason::HolderProofMissing,
+    )
+    .await;
+    // A token that binds no key needs no proof.
+    let root = &world.root;
+    let unbound = Grant::new("bob", "helper")
+        .right("hotels/*", "read")
+        .mint(root)
+        .unwrap();
+    assert_eq!(
+        server.get("/hotels/lis", Some(&unbound)).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
