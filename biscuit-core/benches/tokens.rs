@@ -5,7 +5,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use agentcap::{Grant, Hop, KeyPair, Token, inspect};
 use biscuit_auth::Biscuit;
@@ -88,6 +88,32 @@ fn six_blocks(root: &KeyPair) -> Token {
         .unwrap()
 }
 
+/// Benchmarks `ours` and `raw` as `NAME/agentcap` and `NAME/raw`, each
+/// measured interleaved with the other.
+fn pair(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    ours: &dyn Fn(),
+    raw: &dyn Fn(),
+) {
+    let interleaved = |measured: &dyn Fn(), other: &dyn Fn(), iters: u64| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let started = Instant::now();
+            measured();
+            total += started.elapsed();
+            other();
+        }
+        total
+    };
+    group.bench_function(format!("{name}/agentcap"), |b| {
+        b.iter_custom(|iters| interleaved(ours, raw, iters))
+    });
+    group.bench_function(format!("{name}/raw"), |b| {
+        b.iter_custom(|iters| interleaved(raw, ours, iters))
+    });
+}
+
 fn benches(c: &mut Criterion) {
     let root = KeyPair::generate();
     let raw_root = biscuit_auth::KeyPair::from(
@@ -108,67 +134,76 @@ fn benches(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_secs(1));
 
-    group.bench_function("mint/agentcap", |b| {
-        b.iter(|| black_box(grant().mint(&root).unwrap()))
-    });
-    group.bench_function("mint/raw", |b| b.iter(|| black_box(raw_mint(&raw_root))));
+    // Each pair runs interleaved inside each measurement, each side timing
+    // only its own calls: timing on this VM drifts between consecutive
+    // benchmarks, and this way both sides see the same conditions.
+    let mint = || {
+        black_box(grant().mint(&root).unwrap());
+    };
+    let mint_raw = || {
+        black_box(raw_mint(&raw_root));
+    };
+    pair(&mut group, "mint", &mint, &mint_raw);
 
-    group.bench_function("signed_hop/agentcap", |b| {
-        b.iter(|| black_box(token.delegate(&hop(), Some(&agent)).unwrap()))
-    });
-    group.bench_function("signed_hop/raw", |b| {
-        b.iter(|| {
-            let request = raw_token.third_party_request().unwrap();
-            let signed = request
-                .create_block(&raw_agent.private(), raw_hop_block(expires))
-                .unwrap();
-            black_box(
-                raw_token
-                    .append_third_party(raw_agent.public(), signed)
-                    .unwrap(),
-            )
-        })
-    });
+    let signed_hop = || {
+        black_box(token.delegate(&hop(), Some(&agent)).unwrap());
+    };
+    let signed_hop_raw = || {
+        let request = raw_token.third_party_request().unwrap();
+        let signed = request
+            .create_block(&raw_agent.private(), raw_hop_block(expires))
+            .unwrap();
+        black_box(
+            raw_token
+                .append_third_party(raw_agent.public(), signed)
+                .unwrap(),
+        );
+    };
+    pair(&mut group, "signed_hop", &signed_hop, &signed_hop_raw);
 
-    group.bench_function("plain_hop/agentcap", |b| {
-        b.iter(|| black_box(token.delegate(&hop(), None).unwrap()))
-    });
-    group.bench_function("plain_hop/raw", |b| {
-        b.iter(|| black_box(raw_token.append(raw_hop_block(expires)).unwrap()))
-    });
+    let plain_hop = || {
+        black_box(token.delegate(&hop(), None).unwrap());
+    };
+    let plain_hop_raw = || {
+        black_box(raw_token.append(raw_hop_block(expires)).unwrap());
+    };
+    pair(&mut group, "plain_hop", &plain_hop, &plain_hop_raw);
 
     let held = token.delegate(&hop(), None).unwrap();
     let raw_held = raw_token.append(raw_hop_block(expires)).unwrap();
-    group.bench_function("narrow/agentcap", |b| {
-        b.iter(|| {
-            black_box(
-                held.narrow("flights/lis/2026-12-01", "read", Duration::from_secs(30))
-                    .unwrap(),
-            )
-        })
-    });
-    group.bench_function("narrow/raw", |b| {
-        b.iter(|| black_box(raw_held.append(raw_narrowing_block(expires)).unwrap()))
-    });
+    let narrow = || {
+        black_box(
+            held.narrow("flights/lis/2026-12-01", "read", Duration::from_secs(30))
+                .unwrap(),
+        );
+    };
+    let narrow_raw = || {
+        black_box(raw_held.append(raw_narrowing_block(expires)).unwrap());
+    };
+    pair(&mut group, "narrow", &narrow, &narrow_raw);
 
     let six = six_blocks(&root).to_base64().unwrap();
     let public = root.public();
-    group.bench_function("inspect_6_blocks/agentcap", |b| {
-        b.iter(|| black_box(inspect(&six, Some(&public)).unwrap()))
-    });
-    group.bench_function("inspect_6_blocks/raw", |b| {
-        b.iter(|| {
-            let biscuit = Biscuit::from_base64(&six, public.to_biscuit()).unwrap();
-            let blocks: Vec<String> = (0..biscuit.block_count())
-                .map(|i| biscuit.print_block_source(i).unwrap())
-                .collect();
-            black_box((
-                biscuit.revocation_identifiers(),
-                biscuit.external_public_keys(),
-                blocks,
-            ))
-        })
-    });
+    let inspect_six = || {
+        black_box(inspect(&six, Some(&public)).unwrap());
+    };
+    let inspect_six_raw = || {
+        let biscuit = Biscuit::from_base64(&six, public.to_biscuit()).unwrap();
+        let blocks: Vec<String> = (0..biscuit.block_count())
+            .map(|i| biscuit.print_block_source(i).unwrap())
+            .collect();
+        black_box((
+            biscuit.revocation_identifiers(),
+            biscuit.external_public_keys(),
+            blocks,
+        ));
+    };
+    pair(
+        &mut group,
+        "inspect_6_blocks",
+        &inspect_six,
+        &inspect_six_raw,
+    );
     group.finish();
 
     // Sizes: what each operation adds to the token.
