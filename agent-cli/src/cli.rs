@@ -53,6 +53,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  agentcap narrow @token.txt --right \
         flights/lis/2026-12-01:read --ttl 30s")]
     Narrow(NarrowArgs),
+    /// Sign a proof of possession for one request with the holder's key.
+    #[command(
+        after_help = "Example:\n  curl -H \"Authorization: Bearer $(cat scraper.tok)\" \\\n    \
+        -H \"Agentcap-Proof: $(agentcap prove @scraper.tok --key-file scraper.key \
+        --request flights/lis/2026-12-01:read)\" \\\n    \
+        http://127.0.0.1:8080/flights/lis/2026-12-01"
+    )]
+    Prove(ProveArgs),
     /// Show a token's delegation chain as a tree.
     #[command(
         after_help = "Example:\n  agentcap inspect @token.txt --root-public-key @root.pub\n  \
@@ -409,6 +417,23 @@ pub struct ServeArgs {
     /// Append audit records (JSON lines) to this file.
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Require a proof of possession (`Agentcap-Proof` header, see `agentcap
+    /// prove`) on requests made with key-bound tokens, no older than MAX_AGE.
+    #[arg(long, value_name = "MAX_AGE", num_args = 0..=1, default_missing_value = "60s")]
+    pub require_holder_proof: Option<String>,
+}
+
+/// `agentcap prove`
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The token: the token itself, @FILE, or - for stdin.
+    pub token: String,
+    /// The holder's private key file (or the AGENTCAP_SIGNING_KEY environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// The request the proof is for.
+    #[arg(long, value_name = "RESOURCE:OP")]
+    pub request: String,
 }
 
 /// `agentcap audit ...`

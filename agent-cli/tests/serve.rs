@@ -210,3 +210,97 @@ fn serve_allows_then_denies_after_revoke_through_the_revocation_server() {
     );
     assert!(q["count"].as_u64().unwrap() >= 2);
 }
+
+fn get_with_proof(url: &str, token: &str, proof: &str) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .header("Agentcap-Proof", proof)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+#[test]
+fn serve_requiring_holder_proofs_accepts_only_requests_signed_with_prove() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = run(dir, &["keys", "generate", "--out", "root.key"]);
+    let root_pub = root["public_key"].as_str().unwrap().to_owned();
+    let agent = run(dir, &["keys", "generate", "--out", "agent.key"]);
+    let agent_pub = agent["public_key"].as_str().unwrap().to_owned();
+    run(dir, &["keys", "generate", "--out", "thief.key"]);
+    let minted = run(
+        dir,
+        &[
+            "mint",
+            "--root-key-file",
+            "root.key",
+            "--user",
+            "alice",
+            "--agent",
+            "assistant",
+            "--agent-public-key",
+            &agent_pub,
+            "--right",
+            "flights/*:read",
+        ],
+    );
+    let token = minted["token"].as_str().unwrap().to_owned();
+    std::fs::write(dir.join("token"), &token).unwrap();
+    let (_tool, tool_url) = start(
+        dir,
+        &[
+            "serve",
+            "--root-public-key",
+            &root_pub,
+            "--listen",
+            "127.0.0.1:0",
+            "--require-holder-proof",
+            "60s",
+        ],
+    );
+    let url = format!("{tool_url}flights/lis/2026-12-01");
+    let prove = |key: &str, request: &str| {
+        run(
+            dir,
+            &["prove", "@token", "--key-file", key, "--request", request],
+        )["proof"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(get(&url, &token).0, 401, "a token alone is not enough");
+    assert_eq!(
+        get_with_proof(
+            &url,
+            &token,
+            &prove("agent.key", "flights/lis/2026-12-01:read")
+        ),
+        200
+    );
+    assert_eq!(
+        get_with_proof(
+            &url,
+            &token,
+            &prove("thief.key", "flights/lis/2026-12-01:read")
+        ),
+        401
+    );
+    assert_eq!(
+        get_with_proof(
+            &url,
+            &token,
+            &prove("agent.key", "flights/opo/2026-12-01:read")
+        ),
+        401
+    );
+}

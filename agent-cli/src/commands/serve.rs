@@ -19,7 +19,12 @@ use super::service::{REFRESH_INTERVAL, VerifierSpec, audit_sink, keep_fresh, sta
 /// `agentcap serve`
 pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
     let root = public_key(&args.root_public_key, "--root-public-key")?;
-    let spec = VerifierSpec::new(vec![(None, root)], args.policy_file.clone())?;
+    let mut spec = VerifierSpec::new(vec![(None, root)], args.policy_file.clone())?;
+    spec.holder_proof_max_age = args
+        .require_holder_proof
+        .as_deref()
+        .map(|age| crate::input::duration(age, "--require-holder-proof"))
+        .transpose()?;
     let revocation = RevocationSource::from_args(&args.revocation)?;
     let listen: SocketAddr = args
         .listen

@@ -22,6 +22,8 @@ pub(crate) struct VerifierSpec {
     pub roots: Vec<(Option<u32>, PublicKey)>,
     /// A Datalog policy file.
     pub policy_file: Option<PathBuf>,
+    /// Require holder proofs of possession, no older than this.
+    pub holder_proof_max_age: Option<Duration>,
 }
 
 impl VerifierSpec {
@@ -39,7 +41,11 @@ impl VerifierSpec {
                 )));
             }
         }
-        Ok(Self { roots, policy_file })
+        Ok(Self {
+            roots,
+            policy_file,
+            holder_proof_max_age: None,
+        })
     }
 
     /// Builds the verifier, with the revocation state if any.
@@ -54,6 +60,9 @@ impl VerifierSpec {
         };
         if let Some(p) = &self.policy_file {
             builder = builder.policy_file(p);
+        }
+        if let Some(max_age) = self.holder_proof_max_age {
+            builder = builder.require_holder_proof(max_age);
         }
         builder
             .build()
