@@ -299,6 +299,16 @@ impl Chain {
     ) -> Result<Chain, Error> {
         let token =
             schema::Biscuit::decode(bytes).map_err(|e| Error::MalformedToken(e.to_string()))?;
+        Self::from_schema(&token, verified, external_keys)
+    }
+
+    /// Reads a token already in its wire-schema form (e.g. from a verified
+    /// biscuit-auth container, sparing a second parse of the envelope).
+    pub(crate) fn from_schema(
+        token: &schema::Biscuit,
+        verified: bool,
+        external_keys: Option<&[Option<biscuit_auth::PublicKey>]>,
+    ) -> Result<Chain, Error> {
         if token.authority.external_signature.is_some() {
             return Err(Error::NotAgentcapToken(
                 "the authority block is a third-party block",
@@ -311,7 +321,7 @@ impl Chain {
         let mut symbols = Symbols::default();
 
         let authority = decode_block(&token.authority, &mut symbols, 0)?;
-        let mut chain = read_authority(&authority, &token, verified)?;
+        let mut chain = read_authority(&authority, token, verified)?;
 
         for (offset, signed) in token.blocks.iter().enumerate() {
             let index = offset + 1;

@@ -413,7 +413,11 @@ impl Token {
             Error::UnknownRootKey(_) => Error::UnknownRootKey(root_key_id(bytes)),
             other => other,
         })?;
-        let chain = Chain::decode(bytes, true, Some(&biscuit.external_public_keys()))?;
+        let chain = Chain::from_schema(
+            &biscuit.container().to_proto(),
+            true,
+            Some(&biscuit.external_public_keys()),
+        )?;
         Ok(Token {
             inner: Inner::Verified(biscuit),
             root: chosen.get(),

@@ -412,6 +412,8 @@ fn a_sealed_token_still_works_but_cannot_be_attenuated() {
     assert!(allowed(&sealed, &s.root, "flights/opo/x", "read"));
     let reread = inspect(&sealed.to_base64().unwrap(), Some(&s.root.public())).unwrap();
     assert!(reread.sealed);
+    let verified = Token::verify_base64(&sealed.to_base64().unwrap(), &s.root.public()).unwrap();
+    assert!(verified.chain().sealed);
     assert!(matches!(
         sealed.narrow("flights/x", "read", Duration::from_secs(5)),
         Err(Error::Sealed)
