@@ -90,6 +90,12 @@ impl AuditRecord {
 pub trait AuditSink: Send + Sync + 'static {
     /// Records one decision.
     fn record(&self, record: &AuditRecord);
+
+    /// Whether records are wanted at all; when not, callers skip building
+    /// them (an explanation and the chain's ids per request).
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 /// Discards records (for services that audit elsewhere).
@@ -98,6 +104,10 @@ pub struct NoAudit;
 
 impl AuditSink for NoAudit {
     fn record(&self, _record: &AuditRecord) {}
+
+    fn enabled(&self) -> bool {
+        false
+    }
 }
 
 /// Appends one JSON line per record to a file. Each line is written with a

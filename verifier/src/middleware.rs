@@ -256,12 +256,7 @@ impl Config {
         if !decision.allowed() {
             return Err(self.reject(&decision, method, path));
         }
-        self.audit.record(&AuditRecord::new(
-            &decision,
-            Some(method),
-            Some(path),
-            SystemTime::now(),
-        ));
+        self.record(&decision, method, path);
         match decision.chain {
             Some(chain) => Ok(AuthorizedDelegation {
                 chain,
@@ -278,13 +273,15 @@ impl Config {
     }
 
     fn reject(&self, decision: &Decision, method: &str, path: &str) -> Response<Full<Bytes>> {
-        self.audit.record(&AuditRecord::new(
-            decision,
-            Some(method),
-            Some(path),
-            SystemTime::now(),
-        ));
+        self.record(decision, method, path);
         problem_response(decision, &self.realm)
+    }
+
+    fn record(&self, decision: &Decision, method: &str, path: &str) {
+        if self.audit.enabled() {
+            let record = AuditRecord::new(decision, Some(method), Some(path), SystemTime::now());
+            self.audit.record(&record);
+        }
     }
 }
 
