@@ -339,6 +339,8 @@ impl Chain {
 #[derive(Default)]
 struct Symbols {
     shared: Vec<String>,
+    /// The evaluation budget, checked as each block is decoded.
+    budget: crate::budget::Budget,
 }
 
 /// biscuit-auth's fixed table covers indices below this offset.
@@ -419,15 +421,15 @@ fn decode_block(
     symbols: &mut Symbols,
     index: usize,
 ) -> Result<Statements, Error> {
-    let block = schema::Block::decode(signed.block.as_slice())
+    let mut block = schema::Block::decode(signed.block.as_slice())
         .map_err(|e| malformed(index, format!("cannot decode block: {e}")))?;
     // A third-party block has its own symbol table; first-party blocks share one.
     let own;
     let table: &[String] = if signed.external_signature.is_some() {
-        own = block.symbols;
+        own = std::mem::take(&mut block.symbols);
         &own
     } else {
-        symbols.shared.extend(block.symbols);
+        symbols.shared.extend(std::mem::take(&mut block.symbols));
         &symbols.shared
     };
     let defaults = biscuit_auth::datalog::SymbolTable::new();
@@ -442,6 +444,7 @@ fn decode_block(
         };
         found.ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
     };
+    symbols.budget.check_block(&block, index, &symbol)?;
     let value = |term: &schema::Term| -> Result<Value, Error> {
         use schema::term::Content;
         Ok(match &term.content {

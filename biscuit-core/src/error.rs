@@ -91,6 +91,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A block asks more of the Datalog engine than the evaluation budget
+    /// allows (see [`crate::budget`]); the token is never evaluated.
+    #[error("token too complex: block {block} {reason}")]
+    TooComplex {
+        /// The block's index.
+        block: usize,
+        /// Which limit it exceeds.
+        reason: String,
+    },
     /// The token's signatures do not verify against the root key.
     #[error("invalid signature: the token was not issued by this root key or was altered")]
     InvalidSignature,
