@@ -99,7 +99,7 @@ fn benches(c: &mut Criterion) {
         let cold = Verifier::builder()
             .root_key(None, root.public())
             .revocation(Arc::clone(&state))
-            .cache_capacity(1)
+            .cache_bytes(1)
             .build()
             .unwrap();
         let raw_root = root.public().to_biscuit();
@@ -180,5 +180,102 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(verify, benches);
+/// A block in Datalog (bench-controlled source) appended with biscuit-auth.
+fn append(token: &agentcap::Token, root: &KeyPair, datalog: &str) -> String {
+    let biscuit = Biscuit::from(token.to_bytes().unwrap(), root.public().to_biscuit()).unwrap();
+    let block = biscuit_auth::BlockBuilder::new().code(datalog).unwrap();
+    biscuit.append(block).unwrap().to_base64().unwrap()
+}
+
+/// Time to deny each hostile shape (the issue's attacks: each took seconds
+/// or never returned before the budget), and the time to authorize the most
+/// expensive token the budget accepts.
+fn budget(c: &mut Criterion) {
+    let root = KeyPair::generate();
+    let grant = Grant::new("alice", "agent-0")
+        .right("flights/*", "read")
+        .mint(&root)
+        .unwrap();
+    let facts = |n: usize| (0..n).map(|i| format!("f({i});\n")).collect::<String>();
+    let shapes = [
+        (
+            "join_in_check",
+            format!("{}check if f($a), f($b), f($c), f($d), $a + $b + $c + $d == -1;", facts(60)),
+        ),
+        (
+            "join_in_rule",
+            format!("{}g($a, $b, $c) <- f($a), f($b), f($c);\ncheck if g(1, 2, 3);", facts(300)),
+        ),
+        ("many_facts", facts(2000)),
+        (
+            "regex_heavy",
+            (0..50)
+                .map(|i| format!("check if resource($r), $r.matches(\"^(a|b)*{i}$\");\n"))
+                .collect(),
+        ),
+        (
+            "nested_expressions",
+            format!(
+                "check if time($t), {} > 0;",
+                (0..200).map(|i| i.to_string()).collect::<Vec<_>>().join(" + ")
+            ),
+        ),
+    ];
+    let verifier = Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .build()
+        .unwrap();
+    let request = AccessRequest::new("flights/lis/x", "read");
+    let mut group = c.benchmark_group("budget");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for (name, source) in shapes {
+        let token = append(&grant, &root, &source);
+        group.bench_function(format!("deny/{name}"), |b| {
+            b.iter(|| {
+                let decision = verifier.verify(&token, &request);
+                assert_eq!(decision.reason, agentcap_verifier::Reason::TooComplex);
+                black_box(decision)
+            })
+        });
+    }
+    // The worst the budget accepts in one block: 256 facts, 16 rules and 64
+    // checks, each scanning those facts (one many-fact predicate per body).
+    let mut worst = facts(256);
+    for i in 0..16 {
+        worst.push_str(&format!("g{i}($a) <- f($a), resource($r), $a >= {i};\n"));
+    }
+    for i in 0..64 {
+        worst.push_str(&format!(
+            "check if f($a), time($t), $a + {i} >= 0 or g{}($b), $b >= 0;\n",
+            i % 16
+        ));
+    }
+    let token = append(&grant, &root, &worst);
+    let cold = Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .cache_bytes(1)
+        .build()
+        .unwrap();
+    group.bench_function("worst_within_budget/cold", |b| {
+        b.iter(|| {
+            let decision = cold.verify(&token, &request);
+            assert!(decision.allowed(), "{}", decision.explain());
+            black_box(decision)
+        })
+    });
+    group.bench_function("worst_within_budget/warm", |b| {
+        b.iter(|| {
+            let decision = verifier.verify(&token, &request);
+            assert!(decision.allowed(), "{}", decision.explain());
+            black_box(decision)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(verify, benches, budget);
 criterion_main!(verify);

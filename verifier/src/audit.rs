@@ -85,11 +85,31 @@ impl AuditRecord {
     }
 }
 
-/// Where decisions are recorded. Implementations must not block for long:
-/// `record` runs on the request path.
+/// A record that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The record could not be serialized.
+    #[error("cannot serialize an audit record: {0}")]
+    Serialize(String),
+    /// The record could not be written.
+    #[error("cannot write an audit record to {path}: {source}")]
+    Write {
+        /// Where.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where decisions are recorded. `record` runs on the request path, off
+/// the async executor (the middleware decides on tokio's blocking pool).
 pub trait AuditSink: Send + Sync + 'static {
-    /// Records one decision.
-    fn record(&self, record: &AuditRecord);
+    /// Records one decision. An error means the record is lost; the
+    /// middleware logs it, and refuses the request when audit is required
+    /// ([`crate::AgentcapLayer::require_audit`]).
+    fn record(&self, record: &AuditRecord) -> Result<(), AuditError>;
 
     /// Whether records are wanted at all; when not, callers skip building
     /// them (an explanation and the chain's ids per request).
@@ -103,7 +123,9 @@ pub trait AuditSink: Send + Sync + 'static {
 pub struct NoAudit;
 
 impl AuditSink for NoAudit {
-    fn record(&self, _record: &AuditRecord) {}
+    fn record(&self, _record: &AuditRecord) -> Result<(), AuditError> {
+        Ok(())
+    }
 
     fn enabled(&self) -> bool {
         false
@@ -113,7 +135,7 @@ impl AuditSink for NoAudit {
 /// Appends one JSON line per record to a file. Each line is written with a
 /// single `write` on a file opened for appending, under a lock, so lines
 /// stay whole under concurrent requests (and across processes appending to
-/// the same file). A write error is logged, never raised into the request.
+/// the same file). A write error is logged and returned.
 #[derive(Debug)]
 pub struct JsonLinesAuditSink {
     path: PathBuf,
@@ -145,14 +167,9 @@ impl JsonLinesAuditSink {
 }
 
 impl AuditSink for JsonLinesAuditSink {
-    fn record(&self, record: &AuditRecord) {
-        let mut line = match serde_json::to_vec(record) {
-            Ok(line) => line,
-            Err(error) => {
-                tracing::error!(%error, "cannot serialize an audit record");
-                return;
-            }
-        };
+    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        let mut line =
+            serde_json::to_vec(record).map_err(|e| AuditError::Serialize(e.to_string()))?;
         line.push(b'\n');
         let written = match self.file.lock() {
             Ok(mut file) => file.write_all(&line).and_then(|()| file.flush()),
@@ -161,8 +178,12 @@ impl AuditSink for JsonLinesAuditSink {
                 file.write_all(&line).and_then(|()| file.flush())
             }
         };
-        if let Err(error) = written {
-            tracing::error!(%error, path = %self.path.display(), "cannot write an audit record");
-        }
+        written.map_err(|source| {
+            tracing::error!(%source, path = %self.path.display(), "cannot write an audit record");
+            AuditError::Write {
+                path: self.path.display().to_string(),
+                source,
+            }
+        })
     }
 }

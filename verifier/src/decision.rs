@@ -46,6 +46,12 @@ pub enum Reason {
     PolicyDenied,
     /// Authorization exceeded its run limits.
     LimitsExceeded,
+    /// A block of the token asks more of the Datalog engine than the
+    /// evaluation budget allows (`agentcap::budget`); it was never evaluated.
+    TooComplex,
+    /// The decision could not be recorded and the service requires every
+    /// decision to be audited (the request is refused, whatever the token).
+    AuditUnavailable,
 }
 
 impl Reason {
@@ -67,6 +73,8 @@ impl Reason {
             Reason::RevocationListStale => "revocation_list_stale",
             Reason::PolicyDenied => "policy_denied",
             Reason::LimitsExceeded => "limits_exceeded",
+            Reason::TooComplex => "token_too_complex",
+            Reason::AuditUnavailable => "audit_unavailable",
         }
     }
 
@@ -81,11 +89,12 @@ impl Reason {
                 | Reason::BadSignature
                 | Reason::HolderProofMissing
                 | Reason::HolderProofInvalid
+                | Reason::TooComplex
         )
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 17] = [
         Reason::Allowed,
         Reason::MissingToken,
         Reason::Malformed,
@@ -101,6 +110,8 @@ impl Reason {
         Reason::RevocationListStale,
         Reason::PolicyDenied,
         Reason::LimitsExceeded,
+        Reason::TooComplex,
+        Reason::AuditUnavailable,
     ];
 }
 
@@ -154,6 +165,8 @@ pub struct Decision {
     /// For `Expired`: when.
     #[serde(skip)]
     pub expired_at: Option<SystemTime>,
+    /// For `TooComplex`: the block over budget.
+    pub complex_block: Option<usize>,
     /// For `PolicyDenied`: the checks that failed.
     pub failed_checks: Vec<FailedCheck>,
     /// The service policy that matched (its index and text), if any.
@@ -182,6 +195,7 @@ impl Decision {
             reason,
             chain: None,
             revoked_block: None,
+            complex_block: None,
             expired_at: None,
             failed_checks: Vec::new(),
             matched_policy: None,
@@ -261,6 +275,21 @@ impl Decision {
                     let _ = write!(out, " ({detail})");
                 }
             }
+            Reason::TooComplex => {
+                let block = self.complex_block.unwrap_or(0);
+                let _ = write!(
+                    out,
+                    "denied: {} asks more of the policy engine than this service allows; \
+                     it was not evaluated",
+                    self.describe_block(block)
+                );
+                if let Some(detail) = &self.detail {
+                    let _ = write!(out, " ({detail})");
+                }
+            }
+            Reason::AuditUnavailable => out.push_str(
+                "denied: the decision could not be recorded and this service requires an audit record",
+            ),
             Reason::DepthExceeded | Reason::HolderBindingBroken | Reason::LimitsExceeded => {
                 let _ = write!(
                     out,
@@ -299,6 +328,69 @@ impl Decision {
             }
         }
         out
+    }
+
+    /// A short message for the client that made the request: the reason in
+    /// words and the failing block, never the service's policy, the token's
+    /// names or any detail that helps probe the service. The full
+    /// [`Decision::explain`] belongs in the audit trail and the log.
+    pub fn client_message(&self) -> String {
+        let block = |index: Option<usize>| match index {
+            Some(i) => format!(" (block {i})"),
+            None => String::new(),
+        };
+        match self.reason {
+            Reason::Allowed => "allowed".to_owned(),
+            Reason::MissingToken => "no token was presented".to_owned(),
+            Reason::Malformed => "the token is malformed".to_owned(),
+            Reason::MalformedRequest => "the request cannot be authorized as given".to_owned(),
+            Reason::UnknownRootKey => {
+                "the token was issued under a root key this service does not trust".to_owned()
+            }
+            Reason::BadSignature => "a signature of the token does not verify".to_owned(),
+            Reason::Expired => "the token has expired".to_owned(),
+            Reason::Revoked => format!(
+                "the token is revoked{}",
+                block(self.revoked_block)
+            ),
+            Reason::DepthExceeded => "the delegation chain is too deep".to_owned(),
+            Reason::HolderBindingBroken => {
+                "a key-bound holder handed the token on without signing the hop".to_owned()
+            }
+            Reason::HolderProofMissing => {
+                "the request carries no proof of possession of the holder's key".to_owned()
+            }
+            Reason::HolderProofInvalid => "the proof of possession does not hold".to_owned(),
+            Reason::RevocationListStale => {
+                "the service's revocation list is too old to trust".to_owned()
+            }
+            Reason::PolicyDenied => {
+                let failed = self.failed_checks.iter().find(|c| c.block.is_some());
+                match failed {
+                    Some(check) => format!(
+                        "a check of the token refused the request{}",
+                        block(check.block)
+                    ),
+                    None => "the service's policy refused the request".to_owned(),
+                }
+            }
+            Reason::LimitsExceeded => "authorization exceeded its run limits".to_owned(),
+            Reason::TooComplex => format!(
+                "the token is too complex to evaluate{}",
+                block(self.complex_block)
+            ),
+            Reason::AuditUnavailable => {
+                "the decision could not be recorded; try again later".to_owned()
+            }
+        }
+    }
+
+    /// The block a denial is about, if any: the revoked block, the block
+    /// over budget, or the block of the first failed check.
+    pub fn failing_block(&self) -> Option<usize> {
+        self.revoked_block
+            .or(self.complex_block)
+            .or_else(|| self.failed_checks.iter().find_map(|c| c.block))
     }
 
     fn describe_block(&self, index: usize) -> String {

@@ -70,16 +70,18 @@ mod request;
 pub mod tool_server;
 mod verifier;
 
-pub use audit::{AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
+pub use audit::{AuditError, AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
 #[cfg(feature = "axum")]
 pub use axum_support::Delegation;
 pub use decision::{Decision, FailedCheck, Reason, RevocationInfo};
 pub use middleware::{
-    Agentcap, AgentcapBody, AgentcapLayer, AuthorizedDelegation, BearerToken, HOLDER_PROOF_HEADER,
-    ResponseFuture, TokenExtractor, UnreadableToken, problem_response, status_for,
+    Agentcap, AgentcapBody, AgentcapLayer, AgentcapRequestBody, AuthorizedDelegation, BearerToken,
+    DEFAULT_MAX_BODY_BYTES, HOLDER_PROOF_HEADER, ProblemJson, Rejection, ResponseFuture,
+    SIGNATURE_INPUT_HEADER, TokenExtractor, UnreadableToken, problem_response, status_for,
 };
 pub use request::{AccessRequest, FactValue, RequestFacts, RestMapping};
 pub use verifier::{
-    ConfigError, DEFAULT_CACHE_CAPACITY, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
+    ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
+    MAX_CLOCK_SKEW, MAX_REQUEST_FACTS,
     DEFAULT_MAX_TOKEN_BYTES, Verifier, VerifierBuilder,
 };

@@ -3,7 +3,6 @@
 //! with an `application/problem+json` body.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,7 +13,6 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{Either, Full};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -26,6 +24,10 @@ use crate::verifier::Verifier;
 /// The header carrying the holder's proof of possession
 /// ([`agentcap::HolderProof`]).
 pub const HOLDER_PROOF_HEADER: &str = "agentcap-proof";
+
+/// The RFC 9421 header naming what a request signature covers; its
+/// presence makes the layer buffer the body to check the content digest.
+pub const SIGNATURE_INPUT_HEADER: &str = "signature-input";
 
 /// A request whose token was presented but cannot be read from its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,23 +110,58 @@ impl AuthorizedDelegation {
     }
 }
 
+/// Shapes the response to a refused request (see [`AgentcapLayer::on_rejection`]).
+pub trait Rejection: Send + Sync + 'static {
+    /// The response for `decision`, a denial, taken for the request `parts`.
+    fn respond(&self, decision: &Decision, parts: &http::request::Parts) -> Response<Full<Bytes>>;
+}
+
+impl<F> Rejection for F
+where
+    F: Fn(&Decision, &http::request::Parts) -> Response<Full<Bytes>> + Send + Sync + 'static,
+{
+    fn respond(&self, decision: &Decision, parts: &http::request::Parts) -> Response<Full<Bytes>> {
+        self(decision, parts)
+    }
+}
+
+/// The default rejection: an `application/problem+json` body
+/// ([`problem_response`]) with a `WWW-Authenticate` challenge.
+#[derive(Debug, Clone)]
+pub struct ProblemJson {
+    realm: String,
+}
+
+impl Rejection for ProblemJson {
+    fn respond(&self, decision: &Decision, _parts: &http::request::Parts) -> Response<Full<Bytes>> {
+        problem_response(decision, &self.realm)
+    }
+}
+
+/// Default largest request body buffered to check a proof's content digest: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// Configuration of the middleware; cheap to clone.
 #[derive(Clone)]
 pub struct AgentcapLayer {
     config: Arc<Config>,
 }
 
+#[derive(Clone)]
 struct Config {
     verifier: Verifier,
     extractor: Arc<dyn TokenExtractor>,
     facts: SharedRequestFacts,
     audit: Arc<dyn AuditSink>,
-    realm: String,
+    audit_required: bool,
+    rejection: Arc<dyn Rejection>,
+    max_body_bytes: usize,
 }
 
 impl AgentcapLayer {
     /// The middleware for `verifier`: bearer tokens, the REST mapping of
-    /// requests to facts, no audit sink (add one with [`AgentcapLayer::audit`]).
+    /// requests to facts, no audit sink (add one with [`AgentcapLayer::audit`]),
+    /// problem+json rejections.
     pub fn new(verifier: Verifier) -> Self {
         AgentcapLayer {
             config: Arc::new(Config {
@@ -132,19 +169,17 @@ impl AgentcapLayer {
                 extractor: Arc::new(BearerToken),
                 facts: Arc::new(RestMapping),
                 audit: Arc::new(NoAudit),
-                realm: "agentcap".to_owned(),
+                audit_required: false,
+                rejection: Arc::new(ProblemJson {
+                    realm: "agentcap".to_owned(),
+                }),
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             }),
         }
     }
 
     fn with(self, change: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config {
-            verifier: self.config.verifier.clone(),
-            extractor: Arc::clone(&self.config.extractor),
-            facts: Arc::clone(&self.config.facts),
-            audit: Arc::clone(&self.config.audit),
-            realm: self.config.realm.clone(),
-        };
+        let mut config = (*self.config).clone();
         change(&mut config);
         AgentcapLayer {
             config: Arc::new(config),
@@ -166,10 +201,31 @@ impl AgentcapLayer {
         self.with(|c| c.audit = sink)
     }
 
-    /// The realm named in `WWW-Authenticate` (default: `agentcap`).
+    /// Refuses every request (503, reason `audit_unavailable`) whose
+    /// decision the audit sink fails to record: no action without a record.
+    pub fn require_audit(self) -> Self {
+        self.with(|c| c.audit_required = true)
+    }
+
+    /// The realm named in `WWW-Authenticate` by the default rejection
+    /// (default: `agentcap`).
     pub fn realm(self, realm: impl Into<String>) -> Self {
         let realm = realm.into();
-        self.with(|c| c.realm = realm)
+        self.with(|c| c.rejection = Arc::new(ProblemJson { realm }))
+    }
+
+    /// Shapes refusals: a JSON-RPC error, a redirect, a custom body. The
+    /// decision carries the reason code, the failing block and
+    /// [`Decision::client_message`]; keep [`Decision::explain`] (which names
+    /// the service's policy) for logs and audit.
+    pub fn on_rejection(self, rejection: impl Rejection) -> Self {
+        self.with(|c| c.rejection = Arc::new(rejection))
+    }
+
+    /// The largest request body buffered to check a holder proof's content
+    /// digest (default: [`DEFAULT_MAX_BODY_BYTES`]); a larger one gets 413.
+    pub fn max_body_bytes(self, bytes: usize) -> Self {
+        self.with(|c| c.max_body_bytes = bytes)
     }
 }
 
@@ -193,36 +249,153 @@ pub struct Agentcap<S> {
 /// The response body: a problem document, or the inner service's body.
 pub type AgentcapBody<B> = Either<Full<Bytes>, B>;
 
+/// The request body the inner service receives: the original body, or the
+/// same bytes buffered when the layer had to read them (to check a proof's
+/// content digest).
+pub type AgentcapRequestBody<B> = Either<Full<Bytes>, B>;
+
+/// Errors of a body, boxed.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The middleware's response future.
+pub type ResponseFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Agentcap<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<AgentcapRequestBody<ReqBody>>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Send + 'static,
 {
     type Response = Response<AgentcapBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<AgentcapBody<ResBody>, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (mut parts, body) = request.into_parts();
-        match self.config.decide(&parts) {
-            Ok(delegation) => {
-                parts.extensions.insert(delegation);
-                ResponseFuture::allowed(self.inner.call(Request::from_parts(parts, body)))
+        // The clone that was driven to readiness serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let (parts, body, buffered) = match config.read_body(parts, body).await {
+                Ok(read) => read,
+                Err(response) => return Ok(response.map(Either::Left)),
+            };
+            let (mut parts, outcome) = off_executor(config, parts, buffered).await;
+            match outcome {
+                Ok(delegation) => {
+                    parts.extensions.insert(delegation);
+                    let response = inner.call(Request::from_parts(parts, body)).await?;
+                    Ok(response.map(Either::Right))
+                }
+                Err(rejection) => Ok(rejection.map(Either::Left)),
             }
-            Err(rejection) => ResponseFuture::rejected(rejection),
-        }
+        })
+    }
+}
+
+/// Runs the decision on tokio's blocking pool when there is one, so that no
+/// evaluation, audit write or lock ever holds an executor thread; inline
+/// otherwise.
+async fn off_executor(
+    config: Arc<Config>,
+    parts: http::request::Parts,
+    body: Option<Bytes>,
+) -> (
+    http::request::Parts,
+    Result<AuthorizedDelegation, Response<Full<Bytes>>>,
+) {
+    let decide = move || {
+        let outcome = config.decide(&parts, body.as_ref());
+        (parts, outcome)
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => match handle.spawn_blocking(decide).await {
+            Ok(decided) => decided,
+            Err(error) => {
+                // Only a panic or a shutdown gets here; answer without one.
+                tracing::error!(%error, "the decision task failed");
+                let mut parts = Request::new(()).into_parts().0;
+                parts.method = http::Method::GET;
+                let mut response = Response::new(Full::new(Bytes::new()));
+                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                (parts, Err(response))
+            }
+        },
+        Err(_) => decide(),
     }
 }
 
 impl Config {
+    /// Buffers the body (bounded) when the decision needs it: when the
+    /// request carries a signature or the verifier requires proofs.
+    async fn read_body<B>(
+        &self,
+        parts: http::request::Parts,
+        body: B,
+    ) -> Result<
+        (
+            http::request::Parts,
+            AgentcapRequestBody<B>,
+            Option<Bytes>,
+        ),
+        Response<Full<Bytes>>,
+    >
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let needed = self.verifier.requires_holder_proof()
+            || parts.headers.contains_key(SIGNATURE_INPUT_HEADER);
+        if !needed {
+            return Ok((parts, Either::Right(body), None));
+        }
+        use http_body_util::BodyExt;
+        match http_body_util::Limited::new(body, self.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                Ok((parts, Either::Left(Full::new(bytes.clone())), Some(bytes)))
+            }
+            Err(error) => {
+                let too_large = error.is::<http_body_util::LengthLimitError>();
+                let mut decision = Decision::new(
+                    Reason::MalformedRequest,
+                    parts.uri.path(),
+                    parts.method.as_str(),
+                );
+                decision.detail = Some(if too_large {
+                    format!("the body is larger than {} bytes", self.max_body_bytes)
+                } else {
+                    "the body could not be read".to_owned()
+                });
+                let mut response = self.reject(&decision, &parts);
+                if too_large {
+                    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                }
+                Err(response)
+            }
+        }
+    }
+
     /// Verifies the request; the delegation, or the rejection to send.
     #[allow(clippy::result_large_err)] // built once per request, returned at once
     fn decide(
         &self,
         parts: &http::request::Parts,
+        body: Option<&Bytes>,
     ) -> Result<AuthorizedDelegation, Response<Full<Bytes>>> {
         let method = parts.method.as_str();
         let path = parts.uri.path();
@@ -231,14 +404,10 @@ impl Config {
             Err(detail) => {
                 let mut decision = Decision::new(Reason::MalformedRequest, path, method);
                 decision.detail = Some(detail);
-                return Err(self.reject(&decision, method, path));
+                return Err(self.reject(&decision, parts));
             }
         };
-        let request = match parts.headers.get(HOLDER_PROOF_HEADER).map(|v| v.to_str()) {
-            Some(Ok(proof)) => request.holder_proof(proof),
-            // An unreadable proof is no proof; the verifier decides if one is needed.
-            Some(Err(_)) | None => request,
-        };
+        let request = with_proof(request, parts, body);
         let decision = match self.extractor.token(parts) {
             Ok(Some(token)) => self.verifier.verify(&token, &request),
             Ok(None) => Decision::new(
@@ -254,9 +423,13 @@ impl Config {
             }
         };
         if !decision.allowed() {
-            return Err(self.reject(&decision, method, path));
+            return Err(self.reject(&decision, parts));
         }
-        self.record(&decision, method, path);
+        if !self.record(&decision, parts) {
+            let mut refused = decision.clone();
+            refused.reason = Reason::AuditUnavailable;
+            return Err(self.rejection.respond(&refused, parts));
+        }
         match decision.chain {
             Some(chain) => Ok(AuthorizedDelegation {
                 chain,
@@ -264,24 +437,57 @@ impl Config {
                 matched_policy: decision.matched_policy,
             }),
             // An allowed decision always carries its chain; refuse rather than guess.
-            None => Err(self.reject(
-                &Decision::new(Reason::Malformed, path, method),
-                method,
-                path,
-            )),
+            None => Err(self.reject(&Decision::new(Reason::Malformed, path, method), parts)),
         }
     }
 
-    fn reject(&self, decision: &Decision, method: &str, path: &str) -> Response<Full<Bytes>> {
-        self.record(decision, method, path);
-        problem_response(decision, &self.realm)
+    fn reject(&self, decision: &Decision, parts: &http::request::Parts) -> Response<Full<Bytes>> {
+        tracing::info!(
+            reason = decision.reason.code(),
+            method = %parts.method,
+            path = parts.uri.path(),
+            explanation = %decision.explain(),
+            "request denied"
+        );
+        if !self.record(decision, parts) {
+            let mut refused = decision.clone();
+            refused.reason = Reason::AuditUnavailable;
+            return self.rejection.respond(&refused, parts);
+        }
+        self.rejection.respond(decision, parts)
     }
 
-    fn record(&self, decision: &Decision, method: &str, path: &str) {
-        if self.audit.enabled() {
-            let record = AuditRecord::new(decision, Some(method), Some(path), SystemTime::now());
-            self.audit.record(&record);
+    /// Records the decision; false when the sink failed and audit is required.
+    fn record(&self, decision: &Decision, parts: &http::request::Parts) -> bool {
+        if !self.audit.enabled() {
+            return true;
         }
+        let record = AuditRecord::new(
+            decision,
+            Some(parts.method.as_str()),
+            Some(parts.uri.path()),
+            SystemTime::now(),
+        );
+        match self.audit.record(&record) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(%error, "an audit record was lost");
+                !self.audit_required
+            }
+        }
+    }
+}
+
+/// Attaches the holder proof headers (and the buffered body they cover).
+fn with_proof(
+    request: AccessRequest,
+    parts: &http::request::Parts,
+    _body: Option<&Bytes>,
+) -> AccessRequest {
+    match parts.headers.get(HOLDER_PROOF_HEADER).map(|v| v.to_str()) {
+        Some(Ok(proof)) => request.holder_proof(proof),
+        // An unreadable proof is no proof; the verifier decides if one is needed.
+        Some(Err(_)) | None => request,
     }
 }
 
@@ -291,6 +497,7 @@ pub fn status_for(reason: Reason) -> StatusCode {
     match reason {
         Reason::Allowed => StatusCode::OK,
         Reason::MalformedRequest => StatusCode::BAD_REQUEST,
+        Reason::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         r if r.is_authentication_failure() => StatusCode::UNAUTHORIZED,
         _ => StatusCode::FORBIDDEN,
     }
@@ -305,7 +512,8 @@ pub fn problem_response(decision: &Decision, realm: &str) -> Response<Full<Bytes
         "title": status.canonical_reason().unwrap_or("denied"),
         "status": status.as_u16(),
         "reason": code,
-        "detail": decision.explain(),
+        "detail": decision.client_message(),
+        "block": decision.failing_block(),
         "revoked_block": decision.revoked_block,
     });
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
@@ -339,61 +547,4 @@ fn quoted(realm: &str) -> String {
         .chars()
         .filter(|c| (c.is_ascii_graphic() && *c != '"' && *c != '\\') || *c == ' ')
         .collect()
-}
-
-pin_project! {
-    /// The middleware's response future.
-    pub struct ResponseFuture<F, B> {
-        #[pin]
-        state: State<F, B>,
-    }
-}
-
-pin_project! {
-    #[project = StateProjection]
-    enum State<F, B> {
-        Allowed { #[pin] future: F },
-        Rejected { response: Option<Response<Full<Bytes>>>, _body: PhantomData<B> },
-    }
-}
-
-impl<F, B> ResponseFuture<F, B> {
-    fn allowed(future: F) -> Self {
-        ResponseFuture {
-            state: State::Allowed { future },
-        }
-    }
-
-    fn rejected(response: Response<Full<Bytes>>) -> Self {
-        ResponseFuture {
-            state: State::Rejected {
-                response: Some(response),
-                _body: PhantomData,
-            },
-        }
-    }
-}
-
-impl<F, B, E> Future for ResponseFuture<F, B>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<AgentcapBody<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProjection::Allowed { future } => future
-                .poll(cx)
-                .map(|result| result.map(|response| response.map(Either::Right))),
-            StateProjection::Rejected { response, .. } => {
-                let response = response.take().unwrap_or_else(|| {
-                    // Polled again after completion: a caller bug, answered without panicking.
-                    let mut r = Response::new(Full::new(Bytes::new()));
-                    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                    r
-                });
-                Poll::Ready(Ok(response.map(Either::Left)))
-            }
-        }
-    }
 }

@@ -2,13 +2,12 @@
 //! verified tokens.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use agentcap::vocabulary::{self, request as request_fact};
+use agentcap::vocabulary::{self, fact as token_fact, request as request_fact};
 use agentcap::{Chain, Error as TokenError, PublicKey, ResourcePattern, Token};
 use agentcap_revocation::{CheckError, Freshness, RevocationStatus, VerifierState};
 use biscuit_auth::builder::{Policy, Term};
@@ -32,13 +31,24 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Default largest number of hops accepted, whatever the token allows.
 pub const DEFAULT_MAX_DEPTH: u32 = 16;
 
-/// Default number of verified tokens kept in the cache.
-pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// Default memory budget of the cache of verified tokens: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Default tolerated clock skew between issuers, agents and this service.
-pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(30);
+/// Default tolerated clock skew between issuers, agents and this service,
+/// applied both ways: an expiry is honoured up to this long after it
+/// passed, and a grant or proof dated up to this far ahead is accepted.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(5);
 
-/// Custom request facts may not use these names: they are the vocabulary's.
+/// The largest clock skew a verifier accepts: more would make expiries
+/// meaningless.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// The most quantities and custom facts one request may carry (each becomes
+/// a fact the token's checks can scan).
+pub const MAX_REQUEST_FACTS: usize = 64;
+
+/// Custom request facts may not use these names: they are the vocabulary's,
+/// the request's and the token's alike.
 const RESERVED_FACTS: &[&str] = &[
     request_fact::RESOURCE,
     request_fact::OPERATION,
@@ -48,6 +58,20 @@ const RESERVED_FACTS: &[&str] = &[
     request_fact::PATH,
     request_fact::REVOCATION_SEQUENCE,
     request_fact::REVOCATION_AGE,
+    token_fact::SCHEMA,
+    token_fact::USER,
+    token_fact::TENANT,
+    token_fact::AGENT,
+    token_fact::AGENT_KEY,
+    token_fact::RIGHT,
+    token_fact::CAP,
+    token_fact::ISSUED_AT,
+    token_fact::EXPIRES,
+    token_fact::MAX_DEPTH,
+    token_fact::INTENT,
+    token_fact::HOP,
+    token_fact::NARROWING,
+    token_fact::ATTESTATION,
 ];
 
 /// A configuration the builder refuses.
@@ -80,6 +104,9 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("{0} must be greater than zero")]
     ZeroLimit(&'static str),
+    /// The clock skew is larger than [`MAX_CLOCK_SKEW`].
+    #[error("the clock skew must be at most {} seconds", MAX_CLOCK_SKEW.as_secs())]
+    ClockSkewTooLarge,
 }
 
 /// Builds a [`Verifier`]; [`VerifierBuilder::build`] refuses an unusable
@@ -94,7 +121,7 @@ pub struct VerifierBuilder {
     clock_skew: Option<Duration>,
     max_token_bytes: Option<usize>,
     max_depth: Option<u32>,
-    cache_capacity: Option<usize>,
+    cache_bytes: Option<usize>,
     holder_proof_max_age: Option<Duration>,
 }
 
@@ -151,7 +178,8 @@ impl VerifierBuilder {
         self
     }
 
-    /// Tolerated clock skew (default: [`DEFAULT_CLOCK_SKEW`]).
+    /// Tolerated clock skew, applied both ways (default:
+    /// [`DEFAULT_CLOCK_SKEW`]; at most [`MAX_CLOCK_SKEW`]).
     pub fn clock_skew(mut self, skew: Duration) -> Self {
         self.clock_skew = Some(skew);
         self
@@ -178,9 +206,12 @@ impl VerifierBuilder {
         self
     }
 
-    /// Number of verified tokens cached (default: [`DEFAULT_CACHE_CAPACITY`]).
-    pub fn cache_capacity(mut self, capacity: usize) -> Self {
-        self.cache_capacity = Some(capacity);
+    /// Memory budget of the cache of verified tokens, in bytes (default:
+    /// [`DEFAULT_CACHE_BYTES`]). Least recently used tokens are dropped to
+    /// stay within it; each entry is charged a conservative estimate of its
+    /// memory ([`Verifier::cache_bytes`]).
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = Some(bytes);
         self
     }
 
@@ -221,9 +252,20 @@ impl VerifierBuilder {
             }
             policies = parsed.iter().map(Policy::to_string).collect();
         }
-        let capacity = self.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
-        let capacity =
-            NonZeroUsize::new(capacity).ok_or(ConfigError::ZeroLimit("cache capacity"))?;
+        let cache_bytes = self.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES);
+        if cache_bytes == 0 {
+            return Err(ConfigError::ZeroLimit("cache bytes"));
+        }
+        let clock_skew = self.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW);
+        if clock_skew > MAX_CLOCK_SKEW {
+            return Err(ConfigError::ClockSkewTooLarge);
+        }
+        if limits.max_time.is_zero() || limits.max_facts == 0 || limits.max_iterations == 0 {
+            return Err(ConfigError::ZeroLimit("run limits"));
+        }
+        if self.holder_proof_max_age.is_some_and(|age| age.is_zero()) {
+            return Err(ConfigError::ZeroLimit("holder proof max age"));
+        }
         let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
         if max_token_bytes == 0 {
             return Err(ConfigError::ZeroLimit("max token bytes"));
@@ -234,11 +276,11 @@ impl VerifierBuilder {
                 revocation,
                 template,
                 policies,
-                clock_skew: self.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW),
+                clock_skew,
                 max_token_bytes,
                 max_depth: self.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
                 holder_proof_max_age: self.holder_proof_max_age,
-                cache: Mutex::new(lru::LruCache::new(capacity)),
+                cache: Mutex::new(TokenCache::new(cache_bytes)),
                 signature_verifications: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
             }),
@@ -269,7 +311,7 @@ struct Inner {
     max_token_bytes: usize,
     max_depth: u32,
     holder_proof_max_age: Option<Duration>,
-    cache: Mutex<lru::LruCache<[u8; 32], Arc<Verified>>>,
+    cache: Mutex<TokenCache>,
     signature_verifications: AtomicU64,
     cache_hits: AtomicU64,
 }
@@ -278,6 +320,62 @@ struct Inner {
 struct Verified {
     token: Token,
     chain: Arc<Chain>,
+    /// What the cache charges for this entry.
+    weight: usize,
+}
+
+/// The cache of verified tokens: least recently used first out, bounded by
+/// an estimate of the memory its entries hold.
+struct TokenCache {
+    entries: lru::LruCache<[u8; 32], Arc<Verified>>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl TokenCache {
+    fn new(max_bytes: usize) -> Self {
+        TokenCache {
+            entries: lru::LruCache::unbounded(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    fn get(&mut self, key: &[u8; 32]) -> Option<Arc<Verified>> {
+        self.entries.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: [u8; 32], verified: Arc<Verified>) {
+        if verified.weight > self.max_bytes {
+            return;
+        }
+        if let Some(old) = self.entries.put(key, Arc::clone(&verified)) {
+            self.bytes -= old.weight;
+        }
+        self.bytes += verified.weight;
+        while self.bytes > self.max_bytes {
+            match self.entries.pop_lru() {
+                Some((_, evicted)) => self.bytes -= evicted.weight,
+                None => break,
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &[u8; 32]) {
+        if let Some(old) = self.entries.pop(key) {
+            self.bytes -= old.weight;
+        }
+    }
+}
+
+/// What one cached token costs in memory, estimated from its size: the
+/// decoded Biscuit (its container, and the blocks decoded once more) and
+/// the chain. Calibrated against a counting allocator in
+/// `tests/cache_memory.rs`, which checks that it never undercounts.
+fn cache_weight(token_text_bytes: usize) -> usize {
+    // Base64 text is 4/3 of the bytes; the decoded structures measure
+    // between 5 and 7 times the bytes, plus a fixed overhead per token.
+    token_text_bytes * 6 + 8 * 1024
 }
 
 impl std::fmt::Debug for Verifier {
@@ -305,6 +403,22 @@ impl Verifier {
     /// How many requests were served from the cache of verified tokens.
     pub fn cache_hits(&self) -> u64 {
         self.inner.cache_hits.load(Ordering::Relaxed)
+    }
+
+    /// The number of tokens in the cache.
+    pub fn cache_entries(&self) -> usize {
+        self.inner.cache.lock().map_or(0, |c| c.entries.len())
+    }
+
+    /// The memory the cache is charged for, in bytes (at most the
+    /// configured [`VerifierBuilder::cache_bytes`]).
+    pub fn cache_bytes(&self) -> usize {
+        self.inner.cache.lock().map_or(0, |c| c.bytes)
+    }
+
+    /// Whether requests with key-bound tokens must carry a holder proof.
+    pub fn requires_holder_proof(&self) -> bool {
+        self.inner.holder_proof_max_age.is_some()
     }
 
     /// The service's policies, as Datalog.
@@ -336,127 +450,168 @@ impl Verifier {
             d.detail = Some(detail);
             return d;
         }
-        let verified = match self.verified_token(token) {
-            Ok(t) => t,
-            Err(error) => {
-                let (reason, detail) = match &error {
-                    TokenError::UnknownRootKey(id) => (
-                        Reason::UnknownRootKey,
-                        Some(match id {
-                            Some(id) => format!("root key id {id}"),
-                            None => "no root key id".to_owned(),
-                        }),
-                    ),
-                    TokenError::InvalidSignature => (Reason::BadSignature, None),
-                    other => (Reason::Malformed, Some(other.to_string())),
-                };
-                let mut d = deny(reason);
-                d.detail = detail;
-                // Show what the token claims, unverified, to help explain.
-                d.chain = agentcap::inspect(token, None).ok().map(Arc::new);
-                return d;
-            }
+        let key = cache_key(token);
+        let (verified, cached) = match self.cached(&key) {
+            Some(hit) => (hit, true),
+            None => match self.verify_signatures(token) {
+                Ok(fresh) => (fresh, false),
+                Err(error) => return token_error(error, token, deny),
+            },
         };
-        let chain = &*verified.chain;
         let mut decision = deny(Reason::Allowed);
         decision.chain = Some(Arc::clone(&verified.chain));
+        let now = request.time.unwrap_or_else(SystemTime::now);
+        // Structure and time: a token refused here is never cached, and a
+        // cached one that has since expired leaves the cache.
+        if let Err((reason, detail)) = self.check_chain(&verified.chain, now) {
+            decision.reason = reason;
+            decision.detail = detail;
+            if reason == Reason::Expired {
+                decision.expired_at = verified.chain.expires_at();
+            }
+            if cached && let Ok(mut cache) = inner.cache.lock() {
+                cache.remove(&key);
+            }
+            return decision;
+        }
+        if let Err((reason, detail)) = self.check_holder_proof(&verified.chain, token, request, now)
+        {
+            decision.reason = reason;
+            decision.detail = detail;
+            return decision;
+        }
+        if !self.check_revocation(&verified, request, now, &mut decision) {
+            return decision;
+        }
+        if !cached && let Ok(mut cache) = inner.cache.lock() {
+            cache.insert(key, Arc::clone(&verified));
+        }
+        // Datalog sees the time less the skew, as the expiry check did.
+        let effective_now = now.checked_sub(inner.clock_skew).unwrap_or(now);
+        self.authorize(
+            &verified.token,
+            &verified.chain,
+            request,
+            effective_now,
+            &mut decision,
+        );
+        decision
+    }
 
-        // Rules Datalog cannot express.
+    /// The rules Datalog cannot express, and time: depth, holder binding,
+    /// expiry and issue date, with the clock skew applied both ways.
+    fn check_chain(&self, chain: &Chain, now: SystemTime) -> Result<(), (Reason, Option<String>)> {
+        let inner = &self.inner;
         if let Err(error) = chain.validate() {
-            decision.reason = match error {
+            let reason = match error {
                 TokenError::DepthExceeded { .. } => Reason::DepthExceeded,
                 TokenError::UnsignedHop { .. } | TokenError::WrongHopSigner { .. } => {
                     Reason::HolderBindingBroken
                 }
                 _ => Reason::Malformed,
             };
-            decision.detail = Some(error.to_string());
-            return decision;
+            return Err((reason, Some(error.to_string())));
         }
         if chain.depth() > inner.max_depth {
-            decision.reason = Reason::DepthExceeded;
-            decision.detail = Some(format!(
-                "delegation depth {} exceeds this service's maximum of {}",
-                chain.depth(),
-                inner.max_depth
+            return Err((
+                Reason::DepthExceeded,
+                Some(format!(
+                    "delegation depth {} exceeds this service's maximum of {}",
+                    chain.depth(),
+                    inner.max_depth
+                )),
             ));
-            return decision;
         }
-
-        let now = request.time.unwrap_or_else(SystemTime::now);
-        if let (Some(max_age), Some(holder_key)) = (inner.holder_proof_max_age, chain.holder_key())
-        {
-            let Some(proof) = &request.holder_proof else {
-                decision.reason = Reason::HolderProofMissing;
-                return decision;
-            };
-            let checked = agentcap::HolderProof::verify(
-                proof,
-                &holder_key,
-                token,
-                &request.resource,
-                &request.operation,
-                now,
-                max_age,
-            );
-            if let Err(error) = checked {
-                decision.reason = Reason::HolderProofInvalid;
-                decision.detail = Some(error.to_string());
-                return decision;
-            }
-        }
-        // Tolerate clocks that run ahead of ours by up to the skew.
-        let effective_now = now.checked_sub(inner.clock_skew).unwrap_or(now);
+        // Tolerate a clock behind ours for expiries, and one ahead of ours
+        // for issue dates, by the same skew.
         if let Some(expires_at) = chain.expires_at()
-            && effective_now > expires_at
+            && now.checked_sub(inner.clock_skew).unwrap_or(now) > expires_at
         {
-            decision.reason = Reason::Expired;
-            decision.expired_at = Some(expires_at);
-            return decision;
+            return Err((Reason::Expired, None));
         }
+        if let Some(latest) = now.checked_add(inner.clock_skew)
+            && chain.issued_at > latest
+        {
+            return Err((
+                Reason::Malformed,
+                Some("the grant is dated in the future".to_owned()),
+            ));
+        }
+        Ok(())
+    }
 
-        if let Some(state) = &inner.revocation {
-            let ids = verified.token.revocation_ids();
-            match state.check(&ids, now) {
-                Ok(check) => {
-                    decision.revocation = Some(RevocationInfo {
-                        sequence: check.sequence,
-                        age_seconds: check.age.map(|a| a.as_secs()),
-                        stale: !matches!(check.freshness, Freshness::Fresh),
-                        failed_open: check.failed_open,
-                    });
-                    if let RevocationStatus::Revoked { block_index, .. } = check.status {
-                        decision.reason = Reason::Revoked;
-                        decision.revoked_block = Some(block_index);
-                        return decision;
-                    }
-                    if check.failed_open {
-                        tracing::warn!(
-                            user = %chain.user,
-                            resource = %request.resource,
-                            "authorizing with an expired revocation list (fail-open configured)"
-                        );
-                    }
+    /// The holder's proof of possession, when this verifier requires one.
+    fn check_holder_proof(
+        &self,
+        chain: &Chain,
+        token: &str,
+        request: &AccessRequest,
+        now: SystemTime,
+    ) -> Result<(), (Reason, Option<String>)> {
+        let (Some(max_age), Some(holder_key)) =
+            (self.inner.holder_proof_max_age, chain.holder_key())
+        else {
+            return Ok(());
+        };
+        let Some(proof) = &request.holder_proof else {
+            return Err((Reason::HolderProofMissing, None));
+        };
+        agentcap::HolderProof::verify(
+            proof,
+            &holder_key,
+            token,
+            &request.resource,
+            &request.operation,
+            now,
+            max_age,
+        )
+        .map_err(|error| (Reason::HolderProofInvalid, Some(error.to_string())))
+    }
+
+    /// Checks every block's revocation id; false when the decision is made
+    /// (revoked, or no usable list).
+    fn check_revocation(
+        &self,
+        verified: &Verified,
+        request: &AccessRequest,
+        now: SystemTime,
+        decision: &mut Decision,
+    ) -> bool {
+        let Some(state) = &self.inner.revocation else {
+            return true;
+        };
+        let ids = verified.token.revocation_ids();
+        match state.check(&ids, now) {
+            Ok(check) => {
+                decision.revocation = Some(RevocationInfo {
+                    sequence: check.sequence,
+                    age_seconds: check.age.map(|a| a.as_secs()),
+                    stale: !matches!(check.freshness, Freshness::Fresh),
+                    failed_open: check.failed_open,
+                });
+                if let RevocationStatus::Revoked { block_index, .. } = check.status {
+                    decision.reason = Reason::Revoked;
+                    decision.revoked_block = Some(block_index);
+                    return false;
                 }
-                Err(error) => {
-                    decision.reason = Reason::RevocationListStale;
-                    decision.detail = Some(match error {
-                        CheckError::NoList => "no revocation list has been received".to_owned(),
-                        other => other.to_string(),
-                    });
-                    return decision;
+                if check.failed_open {
+                    tracing::warn!(
+                        user = %verified.chain.user,
+                        resource = %request.resource,
+                        "authorizing with an expired revocation list (fail-open configured)"
+                    );
                 }
+                true
+            }
+            Err(error) => {
+                decision.reason = Reason::RevocationListStale;
+                decision.detail = Some(match error {
+                    CheckError::NoList => "no revocation list has been received".to_owned(),
+                    other => other.to_string(),
+                });
+                false
             }
         }
-
-        self.authorize(
-            &verified.token,
-            chain,
-            request,
-            effective_now,
-            &mut decision,
-        );
-        decision
     }
 
     fn authorize(
@@ -563,41 +718,85 @@ impl Verifier {
         self.inner.policies.get(index).map(|p| (index, p.clone()))
     }
 
-    /// The verified token for these bytes, from the cache or freshly verified.
-    fn verified_token(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
-        // SHA-512 (truncated) is collision-resistant like SHA-256 and faster
-        // on 64-bit CPUs without SHA extensions; a collision would let a
-        // token borrow another's verification, so the hash must be this strong.
-        let full = Sha512::digest(token.as_bytes());
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(&full[..32]);
-        if let Ok(mut cache) = self.inner.cache.lock()
-            && let Some(hit) = cache.get(&digest)
-        {
-            self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Arc::clone(hit));
-        }
+    fn cached(&self, key: &[u8; 32]) -> Option<Arc<Verified>> {
+        let hit = self.inner.cache.lock().ok()?.get(key)?;
+        self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(hit)
+    }
+
+    /// Decodes the token, checks its evaluation budget and verifies every
+    /// signature. Not cached here: only tokens that pass the checks of
+    /// structure, time and revocation enter the cache.
+    fn verify_signatures(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
         let bytes = agentcap::decode_base64(token)?;
         self.inner
             .signature_verifications
             .fetch_add(1, Ordering::Relaxed);
         let roots = &self.inner.roots;
-        let token = Token::verify_bytes_with(&bytes, |id| roots.get(&id).copied())?;
-        let verified = Arc::new(Verified {
-            chain: Arc::new(token.chain().clone()),
-            token,
-        });
-        if let Ok(mut cache) = self.inner.cache.lock() {
-            cache.put(digest, Arc::clone(&verified));
-        }
-        Ok(verified)
+        let token_value = Token::verify_bytes_with(&bytes, |id| roots.get(&id).copied())?;
+        Ok(Arc::new(Verified {
+            chain: Arc::new(token_value.chain().clone()),
+            token: token_value,
+            weight: cache_weight(token.len()),
+        }))
     }
+}
+
+/// The cache key: a digest of the token's text. SHA-512 (truncated) is
+/// collision-resistant like SHA-256 and faster on 64-bit CPUs without SHA
+/// extensions; a collision would let a token borrow another's
+/// verification, so the hash must be this strong.
+fn cache_key(token: &str) -> [u8; 32] {
+    let full = Sha512::digest(token.as_bytes());
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(&full[..32]);
+    digest
+}
+
+/// The denial for a token that cannot be read or verified.
+fn token_error(error: TokenError, token: &str, deny: impl Fn(Reason) -> Decision) -> Decision {
+    let mut decision = match &error {
+        TokenError::UnknownRootKey(id) => {
+            let mut d = deny(Reason::UnknownRootKey);
+            d.detail = Some(match id {
+                Some(id) => format!("root key id {id}"),
+                None => "no root key id".to_owned(),
+            });
+            d
+        }
+        TokenError::InvalidSignature => deny(Reason::BadSignature),
+        TokenError::TooComplex { block, reason } => {
+            let mut d = deny(Reason::TooComplex);
+            d.complex_block = Some(*block);
+            d.detail = Some(reason.clone());
+            d
+        }
+        other => {
+            let mut d = deny(Reason::Malformed);
+            d.detail = Some(other.to_string());
+            d
+        }
+    };
+    // Show what the token claims, unverified, to help explain; inspecting
+    // decodes only (no Datalog), and refuses what is over budget.
+    decision.chain = agentcap::inspect(token, None).ok().map(Arc::new);
+    decision
 }
 
 fn validate_request(request: &AccessRequest) -> Result<(), String> {
     ResourcePattern::exact(&request.resource).map_err(|e| e.to_string())?;
     if request.operation.is_empty() || request.operation.len() > agentcap::MAX_VALUE_BYTES {
         return Err("the operation must be 1 to 1024 bytes".to_owned());
+    }
+    if request.quantities.len() + request.facts.len() > MAX_REQUEST_FACTS {
+        return Err(format!(
+            "more than {MAX_REQUEST_FACTS} quantities and custom facts"
+        ));
+    }
+    for (name, _) in &request.quantities {
+        if name.is_empty() || name.len() > agentcap::MAX_VALUE_BYTES {
+            return Err("a quantity name must be 1 to 1024 bytes".to_owned());
+        }
     }
     for (name, _) in &request.facts {
         if RESERVED_FACTS.contains(&name.as_str()) || name.is_empty() {

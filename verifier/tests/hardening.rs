@@ -1,0 +1,465 @@
+//! A hostile token or request cannot hurt a service: over-budget tokens are
+//! refused unevaluated, a slow decision never holds the executor, dead
+//! tokens never fill the cache, denials do not leak the policy, audit can
+//! be mandatory, request facts cannot impersonate the token, and the clock
+//! skew is bounded and applied both ways.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
+
+use agentcap::{Grant, Hop, KeyPair, Token};
+use agentcap_verifier::{
+    AccessRequest, AgentcapLayer, AuditError, AuditRecord, AuditSink, ConfigError,
+    JsonLinesAuditSink, Reason, Verifier, tool_server,
+};
+use biscuit_auth::{Biscuit, BlockBuilder};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+fn grant(root: &KeyPair) -> Token {
+    Grant::new("alice", "travel-assistant")
+        .right("flights/*", "read")
+        .right("payments/charge", "write")
+        .max_depth(8)
+        .mint(root)
+        .unwrap()
+}
+
+fn verifier(root: &KeyPair) -> Verifier {
+    Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .build()
+        .unwrap()
+}
+
+/// A block in Datalog (test-controlled source) appended with biscuit-auth.
+fn append(token: &Token, root: &KeyPair, datalog: &str) -> String {
+    let biscuit = Biscuit::from(token.to_bytes().unwrap(), root.public().to_biscuit()).unwrap();
+    let block = BlockBuilder::new().code(datalog).unwrap();
+    biscuit.append(block).unwrap().to_base64().unwrap()
+}
+
+fn hostile(root: &KeyPair) -> Vec<(&'static str, String)> {
+    let facts: String = (0..60).map(|i| format!("f({i});\n")).collect();
+    let token = grant(root);
+    vec![
+        (
+            "join in a check",
+            append(
+                &token,
+                root,
+                &format!("{facts}check if f($a), f($b), f($c), f($d), $a + $b + $c + $d == -1;"),
+            ),
+        ),
+        (
+            "join in a rule",
+            append(
+                &token,
+                root,
+                &format!("{facts}g($a, $b) <- f($a), f($b);\ncheck if g(1, 2);"),
+            ),
+        ),
+        (
+            "many facts",
+            append(
+                &token,
+                root,
+                &(0..300).map(|i| format!("f({i});\n")).collect::<String>(),
+            ),
+        ),
+        (
+            "regex heavy",
+            append(
+                &token,
+                root,
+                &(0..6)
+                    .map(|i| format!("check if resource($r), $r.matches(\"^(a|b)*{i}$\");\n"))
+                    .collect::<String>(),
+            ),
+        ),
+        (
+            "nested expressions",
+            append(
+                &token,
+                root,
+                &format!(
+                    "check if time($t), {} > 0;",
+                    (0..40).map(|i| i.to_string()).collect::<Vec<_>>().join(" + ")
+                ),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn every_hostile_shape_is_denied_as_too_complex_naming_its_block() {
+    let root = KeyPair::generate();
+    let verifier = verifier(&root);
+    for (shape, token) in hostile(&root) {
+        let decision = verifier.verify(&token, &AccessRequest::new("flights/lis/x", "read"));
+        assert_eq!(decision.reason, Reason::TooComplex, "{shape}");
+        assert_eq!(decision.complex_block, Some(1), "{shape}");
+        assert_eq!(decision.reason.code(), "token_too_complex");
+        assert!(decision.explain().contains("block 1"), "{shape}: {}", decision.explain());
+        // Nothing over budget is cached.
+        assert_eq!(verifier.cache_entries(), 0, "{shape}");
+    }
+}
+
+#[test]
+fn a_biscuit_cli_style_narrowing_is_verified_and_enforced() {
+    let root = KeyPair::generate();
+    let verifier = verifier(&root);
+    let token = append(
+        &grant(&root),
+        &root,
+        "check if resource($r), $r.starts_with(\"flights/lis/\");",
+    );
+    let allowed = verifier.verify(&token, &AccessRequest::new("flights/lis/2026-12-01", "read"));
+    assert!(allowed.allowed(), "{}", allowed.explain());
+    let denied = verifier.verify(&token, &AccessRequest::new("flights/opo/2026-12-01", "read"));
+    assert_eq!(denied.reason, Reason::PolicyDenied);
+    assert_eq!(denied.failing_block(), Some(1));
+}
+
+/// An audit sink that holds every denial until opened: a decision that
+/// takes as long as the test wants.
+#[derive(Default)]
+struct GatedSink {
+    open: Mutex<bool>,
+    opened: Condvar,
+    waiting: AtomicUsize,
+}
+
+impl GatedSink {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl AuditSink for GatedSink {
+    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        if record.decision == "deny" {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn serve(layer: AgentcapLayer) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, tool_server::router(layer))
+            .await
+            .unwrap();
+    });
+    base
+}
+
+/// On a single-threaded runtime, with hostile requests whose decisions are
+/// still running, a legitimate request is answered: decisions never run on
+/// the executor's thread.
+#[tokio::test(flavor = "current_thread")]
+async fn a_legitimate_request_is_answered_while_hostile_ones_are_in_flight() {
+    let root = KeyPair::generate();
+    let sink = Arc::new(GatedSink::default());
+    let layer = AgentcapLayer::new(verifier(&root)).audit(Arc::clone(&sink) as Arc<dyn AuditSink>);
+    let base = serve(layer).await;
+    let client = reqwest::Client::new();
+    let mut in_flight = Vec::new();
+    for (_, token) in hostile(&root) {
+        let request = client
+            .get(format!("{base}/flights/lis/2026-12-01"))
+            .bearer_auth(token)
+            .send();
+        in_flight.push(tokio::spawn(request));
+    }
+    while sink.waiting.load(Ordering::SeqCst) < in_flight.len() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Every hostile decision is now blocked in the audit sink.
+    let legit = tokio::time::timeout(
+        Duration::from_secs(60),
+        client
+            .get(format!("{base}/flights/lis/2026-12-01"))
+            .bearer_auth(grant(&root).to_base64().unwrap())
+            .send(),
+    )
+    .await
+    .expect("the legitimate request was stalled by the hostile ones")
+    .unwrap();
+    assert_eq!(legit.status(), StatusCode::OK);
+    sink.open();
+    for request in in_flight {
+        let response = request.await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["reason"], "token_too_complex");
+        assert_eq!(body["block"], 1);
+    }
+}
+
+#[test]
+fn expired_revoked_and_structurally_denied_tokens_are_never_cached() {
+    let root = KeyPair::generate();
+    let verifier = verifier(&root);
+    let long_ago = SystemTime::now() - Duration::from_secs(7200);
+    for i in 0..20 {
+        let expired = Grant::new("alice", format!("agent-{i}"))
+            .right("flights/*", "read")
+            .issued_at(long_ago)
+            .ttl(Duration::from_secs(60))
+            .mint(&root)
+            .unwrap()
+            .to_base64()
+            .unwrap();
+        let decision = verifier.verify(&expired, &AccessRequest::new("flights/x", "read"));
+        assert_eq!(decision.reason, Reason::Expired);
+    }
+    // A chain deeper than the service allows.
+    let shallow = Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .max_depth(1)
+        .build()
+        .unwrap();
+    let mut deep = grant(&root);
+    for i in 0..3 {
+        deep = deep
+            .delegate(&Hop::to(format!("sub-{i}")).right("flights/*", "read"), None)
+            .unwrap();
+    }
+    let decision = shallow.verify(&deep.to_base64().unwrap(), &AccessRequest::new("flights/x", "read"));
+    assert_eq!(decision.reason, Reason::DepthExceeded);
+    assert_eq!(verifier.cache_entries(), 0);
+    assert_eq!(shallow.cache_entries(), 0);
+    // A live token is cached once, whatever it asks.
+    let live = grant(&root).to_base64().unwrap();
+    verifier.verify(&live, &AccessRequest::new("flights/x", "read"));
+    verifier.verify(&live, &AccessRequest::new("hotels/x", "read"));
+    assert_eq!(verifier.cache_entries(), 1);
+    assert_eq!(verifier.cache_hits(), 1);
+}
+
+#[test]
+fn a_cached_token_that_expires_leaves_the_cache() {
+    let root = KeyPair::generate();
+    let verifier = verifier(&root);
+    let token = grant(&root);
+    let narrowed = token
+        .narrow("flights/lis/x", "read", Duration::from_secs(1))
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    let request = AccessRequest::new("flights/lis/x", "read");
+    assert!(verifier.verify(&narrowed, &request).allowed());
+    assert_eq!(verifier.cache_entries(), 1);
+    let later = request.at(SystemTime::now() + Duration::from_secs(60));
+    assert_eq!(verifier.verify(&narrowed, &later).reason, Reason::Expired);
+    assert_eq!(verifier.cache_entries(), 0);
+}
+
+#[test]
+fn the_cache_stays_within_its_byte_budget_when_filled_with_distinct_tokens() {
+    let root = KeyPair::generate();
+    let budget = 256 * 1024;
+    let verifier = Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .cache_bytes(budget)
+        .build()
+        .unwrap();
+    let token = grant(&root);
+    let mut largest_entry = 0;
+    for i in 0..300 {
+        // A new narrowing per call, as any holder can make offline.
+        let resource = format!("flights/lis/{i}");
+        let narrowed = token
+            .narrow(&resource, "read", Duration::from_secs(60))
+            .unwrap()
+            .to_base64()
+            .unwrap();
+        let before = verifier.cache_bytes();
+        assert!(verifier.verify(&narrowed, &AccessRequest::new(&resource, "read")).allowed());
+        largest_entry = largest_entry.max(verifier.cache_bytes().saturating_sub(before));
+        assert!(verifier.cache_bytes() <= budget, "{} > {budget}", verifier.cache_bytes());
+    }
+    assert!(verifier.cache_entries() < 300, "nothing was evicted");
+    assert!(verifier.cache_entries() > 0);
+    assert!(largest_entry > 0);
+}
+
+#[test]
+fn custom_request_facts_cannot_use_vocabulary_names() {
+    let root = KeyPair::generate();
+    let verifier = Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .policy(r#"allow if user("admin");"#)
+        .build()
+        .unwrap();
+    let token = grant(&root).to_base64().unwrap();
+    for name in ["user", "agent", "right", "cap", "hop", "expires", "resource", "quantity"] {
+        let request = AccessRequest::new("flights/x", "read").fact(name, "admin");
+        let decision = verifier.verify(&token, &request);
+        assert_eq!(decision.reason, Reason::MalformedRequest, "{name}");
+    }
+    // Too many facts are refused too.
+    let mut request = AccessRequest::new("flights/x", "read");
+    for i in 0..100 {
+        request = request.quantity(format!("q{i}"), i);
+    }
+    assert_eq!(verifier.verify(&token, &request).reason, Reason::MalformedRequest);
+}
+
+#[test]
+fn clock_skew_is_bounded_and_applied_both_ways() {
+    let root = KeyPair::generate();
+    let expired_2s_ago = Grant::new("alice", "a")
+        .right("flights/*", "read")
+        .issued_at(SystemTime::now() - Duration::from_secs(62))
+        .ttl(Duration::from_secs(60))
+        .mint(&root)
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    let request = AccessRequest::new("flights/x", "read");
+    // The default skew (5 s) tolerates it; none does not.
+    assert!(verifier(&root).verify(&expired_2s_ago, &request).allowed());
+    let strict = Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .clock_skew(Duration::ZERO)
+        .build()
+        .unwrap();
+    assert_eq!(strict.verify(&expired_2s_ago, &request).reason, Reason::Expired);
+    // Expired by more than the skew: denied.
+    let expired_20s_ago = Grant::new("alice", "a")
+        .right("flights/*", "read")
+        .issued_at(SystemTime::now() - Duration::from_secs(80))
+        .ttl(Duration::from_secs(60))
+        .mint(&root)
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    assert_eq!(verifier(&root).verify(&expired_20s_ago, &request).reason, Reason::Expired);
+    // A grant dated a minute ahead is refused.
+    let future = Grant::new("alice", "a")
+        .right("flights/*", "read")
+        .issued_at(SystemTime::now() + Duration::from_secs(60))
+        .mint(&root)
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    let decision = verifier(&root).verify(&future, &request);
+    assert_eq!(decision.reason, Reason::Malformed);
+    // A skew that would make expiries meaningless is refused.
+    let refused = Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .clock_skew(Duration::MAX)
+        .build();
+    assert!(matches!(refused, Err(ConfigError::ClockSkewTooLarge)));
+}
+
+#[tokio::test]
+async fn denials_tell_the_client_the_reason_and_block_but_not_the_policy() {
+    let root = KeyPair::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let audit_path = dir.path().join("audit.jsonl");
+    let verifier = Verifier::builder()
+        .root_key(None, root.public())
+        .without_revocation()
+        .policy(r#"allow if user($u), $u != "secret-blocklisted-user";"#)
+        .build()
+        .unwrap();
+    let layer = AgentcapLayer::new(verifier)
+        .audit(Arc::new(JsonLinesAuditSink::open(&audit_path).unwrap()));
+    let base = serve(layer).await;
+    let mallory = Grant::new("secret-blocklisted-user", "a")
+        .right("flights/*", "read")
+        .mint(&root)
+        .unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("{base}/flights/lis/x"))
+        .bearer_auth(mallory.to_base64().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("policy_denied"), "{body}");
+    assert!(!body.contains("secret-blocklisted-user"), "{body}");
+    assert!(!body.contains("allow if"), "{body}");
+    // The full explanation is in the audit trail.
+    let audit = std::fs::read_to_string(&audit_path).unwrap();
+    assert!(audit.contains("allow if"), "{audit}");
+}
+
+#[tokio::test]
+async fn a_rejection_hook_shapes_the_refusal() {
+    let root = KeyPair::generate();
+    let layer = AgentcapLayer::new(verifier(&root)).on_rejection(
+        |decision: &agentcap_verifier::Decision, _parts: &http::request::Parts| {
+            let body = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": {"code": -32001, "message": decision.client_message(),
+                          "data": {"reason": decision.reason.code()}},
+            });
+            http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+        },
+    );
+    let base = serve(layer).await;
+    let response = reqwest::Client::new()
+        .get(format!("{base}/payments/charge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["data"]["reason"], "missing_token");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_required_audit_that_cannot_be_written_refuses_the_request() {
+    let root = KeyPair::generate();
+    let token = grant(&root).to_base64().unwrap();
+    let full = Arc::new(JsonLinesAuditSink::open("/dev/full").unwrap()) as Arc<dyn AuditSink>;
+    // Optional audit: the request goes through (the loss is logged).
+    let base = serve(AgentcapLayer::new(verifier(&root)).audit(Arc::clone(&full))).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("{base}/flights/lis/x"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Required audit: refused, 503.
+    let base = serve(
+        AgentcapLayer::new(verifier(&root))
+            .audit(full)
+            .require_audit(),
+    )
+    .await;
+    let response = client
+        .get(format!("{base}/flights/lis/x"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "audit_unavailable");
+}
