@@ -23,8 +23,10 @@
 //!   delegated to whom, with what, signed by which key, verified or not.
 //! - [`Token::check`]: would this token allow a request? (The verifier crate
 //!   adds revocation, service policy and audit.)
-//! - [`HolderProof`]: the holder of a key-bound token signs each request,
-//!   so that a service requiring proofs refuses a stolen token.
+//! - [`HolderProof`]: the holder of a key-bound token signs each HTTP
+//!   request (RFC 9421 message signature over method, authority, path,
+//!   query, body digest and token, with a nonce), so that a service
+//!   requiring proofs refuses a stolen token and a replayed or altered call.
 //!
 //! Authority only shrinks along the chain: every block's checks must pass,
 //! and no later block's facts are trusted as authority. The vocabulary of
@@ -89,7 +91,10 @@ pub mod vocabulary;
 pub use chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
 pub use error::{Error, FailedCheck};
 pub use keys::{KeyFormat, KeyPair, Overwrite, PublicKey};
-pub use proof::HolderProof;
+pub use proof::{
+    COVERED_COMPONENTS, HolderProof, MAX_NONCE_CHARS, PROOF_LABEL, PROOF_LIFETIME, ProofHeaders,
+    ProofRequest, VerifiedProof, content_digest,
+};
 pub use rights::{Cap, MAX_VALUE_BYTES, ResourcePattern, Right};
 pub use token::{
     Grant, Hop, LOCAL_CHECK_LIMITS, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Request, Token, decode_base64,

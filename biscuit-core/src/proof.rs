@@ -1,115 +1,836 @@
-//! Proof of possession: the current holder of a key-bound token signs each
-//! request with its key, so a token stolen without the key is useless to a
-//! service that requires proofs.
+//! Proof of possession that binds the call: the current holder of a
+//! key-bound token signs each HTTP request with its key, as an RFC 9421 HTTP
+//! Message Signature over the method, the service's authority, the path, the
+//! query, the body's RFC 9530 `Content-Digest` and the `Authorization`
+//! header carrying the token, with a nonce and a creation time.
+//!
+//! A token stolen without its key is useless to a service that requires
+//! proofs; a captured proof is useless for another amount, another path,
+//! another body, another service, or a second time (the service keeps the
+//! nonces it has seen until the proof expires).
+//!
+//! The wire form, for a holder key `K` (see `docs/holder-proof.md`):
+//!
+//! ```text
+//! Authorization: Bearer <token>
+//! Content-Digest: sha-256=:<base64 of SHA-256(body)>:
+//! Signature-Input: agentcap=("@method" "@authority" "@path" "@query" "content-digest" "authorization");created=<unix>;expires=<unix>;nonce="<nonce>";keyid="ed25519/<hex of K>";alg="ed25519";tag="agentcap"
+//! Signature: agentcap=:<base64 of the Ed25519 signature>:
+//! ```
 
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
+use rand::RngCore;
+use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::Error;
 use crate::keys::{KeyPair, PublicKey};
-use crate::token::unix_seconds;
+use crate::token::{from_unix, unix_seconds};
 
-/// Domain separation: these signatures mean nothing anywhere else.
-const DOMAIN: &[u8] = b"agentcap holder proof v1\0";
+/// The signature label, and the `tag` parameter: this signature means
+/// "agentcap holder proof" and nothing else.
+pub const PROOF_LABEL: &str = "agentcap";
 
-/// The text form's version prefix.
-const VERSION: &str = "v1";
+/// The components a proof covers, in this order.
+pub const COVERED_COMPONENTS: [&str; 6] = [
+    "@method",
+    "@authority",
+    "@path",
+    "@query",
+    "content-digest",
+    "authorization",
+];
 
-/// A holder's signature over one request: the token it presents, the
-/// resource and operation, and the time. Travels as text
-/// (`v1.<unix seconds>.<base64url signature>`), e.g. in an `Agentcap-Proof`
-/// header.
+/// How long after its creation a proof made by [`HolderProof::sign`] stays
+/// valid (its `expires` parameter). A proof is made just before the request
+/// it signs; a verifier may also demand a shorter age.
+pub const PROOF_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The longest nonce accepted, in characters.
+pub const MAX_NONCE_CHARS: usize = 64;
+
+/// Bounds on the attacker-controlled header values, far above what a valid
+/// proof needs, so parsing is cheap whatever arrives.
+const MAX_SIGNATURE_INPUT_BYTES: usize = 1024;
+const MAX_SIGNATURE_BYTES: usize = 256;
+const MAX_CONTENT_DIGEST_BYTES: usize = 1024;
+const MAX_DIGEST_MEMBERS: usize = 8;
+const MAX_COMPONENTS: usize = 16;
+const MAX_PARAMETERS: usize = 8;
+const MAX_STRING_CHARS: usize = 128;
+
+/// Random bytes in a nonce made by [`HolderProof::sign`] (128 bits).
+const NONCE_BYTES: usize = 16;
+
+/// The parts of an HTTP request a holder proof covers.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofRequest<'a> {
+    /// The method, as sent (`"POST"`); compared case-sensitively.
+    pub method: &'a str,
+    /// The service's authority, `host[:port]` without a default port: the
+    /// audience. Compared without regard to ASCII case.
+    pub authority: &'a str,
+    /// The path, as sent (not decoded): `"/payments/charge"`. Empty means `/`.
+    pub path: &'a str,
+    /// The query, as sent, without the `?`; `None` when absent.
+    pub query: Option<&'a str>,
+    /// The token exactly as presented (base64); the request carries it as
+    /// `Authorization: Bearer <token>`.
+    pub token: &'a str,
+    /// The request body (empty for none).
+    pub body: &'a [u8],
+}
+
+/// The headers a holder adds to its request, besides
+/// `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofHeaders {
+    /// The `Signature-Input` header value.
+    pub signature_input: String,
+    /// The `Signature` header value.
+    pub signature: String,
+    /// The `Content-Digest` header value (SHA-256 of the body).
+    pub content_digest: String,
+}
+
+/// What a verified proof established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedProof {
+    /// The proof's nonce: a verifier refuses a nonce it has seen from the
+    /// same holder (see the verifier's replay cache).
+    pub nonce: String,
+    /// When the holder made the proof (to the second).
+    pub created: SystemTime,
+    /// The first instant at which this verification would refuse the proof
+    /// as too old or expired: a replay cache must remember the nonce until
+    /// then, and may forget it after.
+    pub replay_until: SystemTime,
+}
+
+/// Signs and verifies holder proofs (RFC 9421 HTTP Message Signatures with
+/// the holder's Ed25519 key).
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use agentcap::{Grant, HolderProof, KeyPair};
+/// use agentcap::{Grant, HolderProof, KeyPair, ProofRequest};
 ///
 /// let root = KeyPair::generate();
 /// let agent = KeyPair::generate();
 /// let token = Grant::new("alice", "assistant")
 ///     .agent_key(agent.public())
-///     .right("mail/*", "read")
+///     .right("payments/charge", "write")
 ///     .mint(&root)?
 ///     .to_base64()?;
+///
+/// // The agent signs its call; it sends the three headers and
+/// // `Authorization: Bearer <token>`.
+/// let request = ProofRequest {
+///     method: "POST",
+///     authority: "pay.example:8443",
+///     path: "/payments/charge",
+///     query: Some("amount=10"),
+///     token: &token,
+///     body: br#"{"to":"bob"}"#,
+/// };
 /// let now = SystemTime::now();
-/// let proof = HolderProof::sign(&agent, &token, "mail/inbox", "read", now)?;
-/// HolderProof::verify(&proof, &agent.public(), &token, "mail/inbox", "read", now, Duration::from_secs(60))?;
-/// assert!(HolderProof::verify(&proof, &agent.public(), &token, "mail/sent", "read", now, Duration::from_secs(60)).is_err());
+/// let headers = HolderProof::sign(&agent, &request, now)?;
+///
+/// // The service checks it against the request it received.
+/// let (max_age, skew) = (Duration::from_secs(60), Duration::from_secs(5));
+/// let verify = |request: &ProofRequest<'_>| {
+///     HolderProof::verify(
+///         &headers.signature_input,
+///         &headers.signature,
+///         Some(&headers.content_digest),
+///         &agent.public(),
+///         request,
+///         now,
+///         max_age,
+///         skew,
+///     )
+/// };
+/// let proven = verify(&request)?;
+/// assert_eq!(proven.nonce.len(), 22);
+///
+/// // The same proof does not carry another amount.
+/// let altered = ProofRequest { query: Some("amount=500"), ..request };
+/// assert!(verify(&altered).is_err());
 /// # Ok::<(), agentcap::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct HolderProof;
 
 impl HolderProof {
-    /// Signs a proof for presenting `token` (as sent, base64) to do
-    /// `operation` on `resource` at time `at`.
+    /// Signs `request` with the holder's key at time `created`, with a fresh
+    /// random nonce (128 bits, base64url). The proof expires
+    /// [`PROOF_LIFETIME`] after `created`.
     pub fn sign(
         holder: &KeyPair,
-        token: &str,
-        resource: &str,
-        operation: &str,
-        at: SystemTime,
-    ) -> Result<String, Error> {
-        use ed25519_dalek::Signer;
-        let timestamp = unix_seconds(at)?;
-        let message = message(token, resource, operation, timestamp);
-        let signature = holder.signing_key()?.sign(&message);
-        Ok(format!(
-            "{VERSION}.{timestamp}.{}",
-            base64::encode_config(signature.to_bytes(), base64::URL_SAFE_NO_PAD)
-        ))
+        request: &ProofRequest<'_>,
+        created: SystemTime,
+    ) -> Result<ProofHeaders, Error> {
+        let mut bytes = [0u8; NONCE_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let nonce = base64::encode_config(bytes, base64::URL_SAFE_NO_PAD);
+        Self::sign_with_nonce(holder, request, created, &nonce)
     }
 
-    /// Checks a proof: signed by `holder` over this token, resource and
-    /// operation, at a time within `max_age` of `now` (either side, for
-    /// clock skew). Errors are [`Error::InvalidHolderProof`].
+    /// Signs `request` with a nonce of the caller's choosing (1 to
+    /// [`MAX_NONCE_CHARS`] printable ASCII characters). The nonce must never
+    /// repeat for this key: a verifier refuses the second use.
+    pub fn sign_with_nonce(
+        holder: &KeyPair,
+        request: &ProofRequest<'_>,
+        created: SystemTime,
+        nonce: &str,
+    ) -> Result<ProofHeaders, Error> {
+        use ed25519_dalek::Signer;
+        check_nonce(nonce)?;
+        let created = unix_seconds(created)?;
+        let expires = created.saturating_add(PROOF_LIFETIME.as_secs());
+        let params = SignatureParams {
+            components: COVERED_COMPONENTS.iter().map(|c| (*c).to_owned()).collect(),
+            params: vec![
+                ("created".to_owned(), Bare::Integer(created)),
+                ("expires".to_owned(), Bare::Integer(expires)),
+                ("nonce".to_owned(), Bare::String(nonce.to_owned())),
+                (
+                    "keyid".to_owned(),
+                    Bare::String(holder.public().to_string()),
+                ),
+                ("alg".to_owned(), Bare::String("ed25519".to_owned())),
+                ("tag".to_owned(), Bare::String(PROOF_LABEL.to_owned())),
+            ],
+        };
+        let content_digest = content_digest(request.body);
+        let serialized = params.serialize();
+        let base = signature_base(request, &content_digest, &serialized)?;
+        let signature = holder.signing_key()?.sign(base.as_bytes());
+        Ok(ProofHeaders {
+            signature_input: format!("{PROOF_LABEL}={serialized}"),
+            signature: format!("{PROOF_LABEL}=:{}:", base64::encode(signature.to_bytes())),
+            content_digest,
+        })
+    }
+
+    /// Checks a proof against the request received: the `Signature-Input`,
+    /// `Signature` and `Content-Digest` header values (`None` when the
+    /// request had none), the holder key the token binds, and the request as
+    /// the service saw it (`authority` is this service's own).
+    ///
+    /// Refuses, with [`Error::InvalidHolderProof`], anything but the exact
+    /// form [`HolderProof::sign`] produces: another label, other or
+    /// reordered components, a missing, duplicated or unknown parameter, a
+    /// `tag` other than `agentcap`, an `alg` other than `ed25519`, a `keyid`
+    /// other than the holder's key, a nonce that is empty, too long or not
+    /// printable; a proof created more than `clock_skew` in the future,
+    /// older than `max_age` (plus `clock_skew`) or expired; a
+    /// `Content-Digest` that is missing, lists no supported algorithm
+    /// (`sha-256`, `sha-512`) or does not match the body; a signature that
+    /// does not verify (strictly) over this request.
+    ///
+    /// A successful check does not prevent replay by itself: the caller
+    /// must also refuse a nonce it has already accepted from this holder,
+    /// until [`VerifiedProof::replay_until`].
+    #[allow(clippy::too_many_arguments)]
     pub fn verify(
-        proof: &str,
+        signature_input: &str,
+        signature: &str,
+        content_digest: Option<&str>,
         holder: &PublicKey,
-        token: &str,
-        resource: &str,
-        operation: &str,
+        request: &ProofRequest<'_>,
         now: SystemTime,
         max_age: Duration,
-    ) -> Result<(), Error> {
+        clock_skew: Duration,
+    ) -> Result<VerifiedProof, Error> {
         let invalid = Error::InvalidHolderProof;
-        let mut parts = proof.trim().splitn(3, '.');
-        let (Some(VERSION), Some(timestamp), Some(signature)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(invalid("not a v1 proof"));
-        };
-        let timestamp: u64 = timestamp.parse().map_err(|_| invalid("bad timestamp"))?;
-        let now = unix_seconds(now)?;
-        if now.abs_diff(timestamp) > max_age.as_secs() {
-            return Err(invalid("the proof is too old or from the future"));
+        let (label, params) = parse_signature_input(signature_input)?;
+        if label != PROOF_LABEL {
+            return Err(invalid("the signature label is not agentcap"));
         }
-        let signature = base64::decode_config(signature, base64::URL_SAFE_NO_PAD)
-            .ok()
-            .and_then(|bytes| ed25519_dalek::Signature::from_slice(&bytes).ok())
-            .ok_or(invalid("the signature is not an Ed25519 signature"))?;
+        let signature = parse_signature(signature)?;
+
+        if params.components.len() != COVERED_COMPONENTS.len()
+            || params
+                .components
+                .iter()
+                .zip(COVERED_COMPONENTS)
+                .any(|(a, b)| a != b)
+        {
+            return Err(invalid(
+                "the proof must cover exactly \"@method\" \"@authority\" \"@path\" \"@query\" \
+                 \"content-digest\" \"authorization\", in that order",
+            ));
+        }
+        let checked = params.check()?;
+        if checked.tag != PROOF_LABEL {
+            return Err(invalid("the tag parameter is not agentcap"));
+        }
+        if checked.alg != "ed25519" {
+            return Err(invalid("the alg parameter is not ed25519"));
+        }
+        if checked.keyid != holder.to_string() {
+            return Err(invalid(
+                "the keyid names a key other than the token's holder",
+            ));
+        }
+        check_nonce(checked.nonce)?;
+
+        // Times, in whole seconds as the proof states them.
+        let now = unix_seconds(now)?;
+        let skew = clock_skew.as_secs();
+        if checked.expires <= checked.created {
+            return Err(invalid("the proof expires before it was created"));
+        }
+        if checked.created > now.saturating_add(skew) {
+            return Err(invalid("the proof was created in the future"));
+        }
+        let too_old_after = checked
+            .created
+            .saturating_add(max_age.as_secs())
+            .saturating_add(skew);
+        if now > too_old_after {
+            return Err(invalid("the proof is older than this service accepts"));
+        }
+        let expired_after = checked.expires.saturating_add(skew);
+        if now > expired_after {
+            return Err(invalid("the proof has expired"));
+        }
+
+        let Some(content_digest) = content_digest else {
+            return Err(invalid("the Content-Digest header is missing"));
+        };
+        check_content_digest(content_digest, request.body)?;
+
+        let base = signature_base(request, content_digest.trim(), &params.serialize())?;
         let key: [u8; 32] = holder
             .to_bytes()
             .try_into()
             .map_err(|_| invalid("the holder key is not an Ed25519 key"))?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
             .map_err(|_| invalid("the holder key is not an Ed25519 key"))?;
-        let message = message(token, resource, operation, timestamp);
-        key.verify_strict(&message, &signature)
-            .map_err(|_| invalid("the signature does not verify"))
+        let signature = ed25519_dalek::Signature::from_bytes(&signature);
+        key.verify_strict(base.as_bytes(), &signature)
+            .map_err(|_| {
+                invalid(
+                    "the signature does not verify for this request: its method, authority, path, \
+                 query, body or token differ from what the holder signed, or its parameters \
+                 were altered",
+                )
+            })?;
+
+        Ok(VerifiedProof {
+            nonce: checked.nonce.to_owned(),
+            created: from_unix(checked.created),
+            // Accepted while `now` (in whole seconds) is at most the bound:
+            // until the second after it.
+            replay_until: from_unix(too_old_after.min(expired_after).saturating_add(1)),
+        })
+    }
+
+    /// The signature base (RFC 9421 §2.5) a proof with these
+    /// `Signature-Input` parameters signs for `request`: for tests, test
+    /// vectors and debugging. `signature_input` is the whole header value
+    /// (`agentcap=(...);...`); it is parsed strictly.
+    pub fn signature_base(
+        request: &ProofRequest<'_>,
+        content_digest: &str,
+        signature_input: &str,
+    ) -> Result<String, Error> {
+        let (_, params) = parse_signature_input(signature_input)?;
+        signature_base(request, content_digest.trim(), &params.serialize())
     }
 }
 
-fn message(token: &str, resource: &str, operation: &str, timestamp: u64) -> Vec<u8> {
-    let mut message = Vec::with_capacity(DOMAIN.len() + 32 + resource.len() + operation.len() + 32);
-    message.extend_from_slice(DOMAIN);
-    message.extend_from_slice(&Sha256::digest(token.trim().as_bytes()));
-    // Lengths first: no two (resource, operation) pairs encode alike.
-    for field in [resource, operation] {
-        message.extend_from_slice(&(field.len() as u64).to_be_bytes());
-        message.extend_from_slice(field.as_bytes());
+/// The `Content-Digest` value for a body: `sha-256=:<base64>:` (RFC 9530).
+pub fn content_digest(body: &[u8]) -> String {
+    format!("sha-256=:{}:", base64::encode(Sha256::digest(body)))
+}
+
+/// RFC 9421 §2.5: one line per covered component, `"name": value`, then the
+/// `@signature-params` line, without a trailing newline.
+fn signature_base(
+    request: &ProofRequest<'_>,
+    content_digest: &str,
+    serialized_params: &str,
+) -> Result<String, Error> {
+    let invalid = Error::InvalidHolderProof;
+    let method = request.method;
+    if method.is_empty() || !method.bytes().all(is_tchar) {
+        return Err(invalid("the method is not an HTTP method token"));
     }
-    message.extend_from_slice(&timestamp.to_be_bytes());
-    message
+    let authority = request.authority.to_ascii_lowercase();
+    if authority.is_empty() || !is_visible(&authority) {
+        return Err(invalid("the authority is empty or not printable ASCII"));
+    }
+    let path = if request.path.is_empty() {
+        "/"
+    } else {
+        request.path
+    };
+    if !is_visible(path) {
+        return Err(invalid("the path is not printable ASCII"));
+    }
+    let query = request.query.unwrap_or("");
+    if !is_visible(query) {
+        return Err(invalid("the query is not printable ASCII"));
+    }
+    let token = request.token.trim();
+    if token.is_empty() || !is_visible(token) {
+        return Err(invalid("the token is empty or not printable ASCII"));
+    }
+    if !is_printable(content_digest) {
+        return Err(invalid("the Content-Digest header is not printable ASCII"));
+    }
+    let mut base = String::with_capacity(
+        160 + authority.len() + path.len() + query.len() + token.len() + serialized_params.len(),
+    );
+    for (name, value) in [
+        ("@method", method),
+        ("@authority", authority.as_str()),
+        ("@path", path),
+    ] {
+        push_line(&mut base, name, &[value]);
+    }
+    push_line(&mut base, "@query", &["?", query]);
+    push_line(&mut base, "content-digest", &[content_digest]);
+    push_line(&mut base, "authorization", &["Bearer ", token]);
+    base.push_str("\"@signature-params\": ");
+    base.push_str(serialized_params);
+    Ok(base)
+}
+
+fn push_line(base: &mut String, name: &str, value: &[&str]) {
+    base.push('"');
+    base.push_str(name);
+    base.push_str("\": ");
+    for part in value {
+        base.push_str(part);
+    }
+    base.push('\n');
+}
+
+/// RFC 9110 `tchar`: the characters of a method name.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Visible ASCII, no spaces (paths, queries, authorities, tokens as sent).
+fn is_visible(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Printable ASCII, spaces allowed (header values).
+fn is_printable(text: &str) -> bool {
+    text.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+fn check_nonce(nonce: &str) -> Result<(), Error> {
+    if nonce.is_empty() || nonce.len() > MAX_NONCE_CHARS || !is_printable(nonce) {
+        return Err(Error::InvalidHolderProof(
+            "the nonce must be 1 to 64 printable ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `Content-Digest` value against the body: every supported
+/// algorithm listed must match, and at least one must be listed.
+fn check_content_digest(header: &str, body: &[u8]) -> Result<(), Error> {
+    let invalid = Error::InvalidHolderProof;
+    if header.len() > MAX_CONTENT_DIGEST_BYTES {
+        return Err(invalid("the Content-Digest header is too long"));
+    }
+    let mut parser = Parser::new(header);
+    let mut supported = 0;
+    let mut members = 0;
+    loop {
+        members += 1;
+        if members > MAX_DIGEST_MEMBERS {
+            return Err(invalid("the Content-Digest header lists too many digests"));
+        }
+        let malformed = "the Content-Digest header is not a dictionary of byte sequences";
+        let algorithm = parser.key().ok_or(invalid(malformed))?;
+        if !parser.eat(b'=') {
+            return Err(invalid(malformed));
+        }
+        let digest = parser.binary(128).ok_or(invalid(malformed))?;
+        let expected: Option<Vec<u8>> = match algorithm {
+            "sha-256" => Some(Sha256::digest(body).to_vec()),
+            "sha-512" => Some(Sha512::digest(body).to_vec()),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            supported += 1;
+            if digest != expected {
+                return Err(invalid("the Content-Digest header does not match the body"));
+            }
+        }
+        if !parser.next_member().ok_or(invalid(malformed))? {
+            break;
+        }
+    }
+    if supported == 0 {
+        return Err(invalid(
+            "the Content-Digest header lists no supported algorithm (sha-256, sha-512)",
+        ));
+    }
+    Ok(())
+}
+
+/// A bare item of a signature parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bare {
+    Integer(u64),
+    String(String),
+}
+
+/// A parsed `Signature-Input` member: the inner list and its parameters, in
+/// the order received.
+#[derive(Debug, Clone)]
+struct SignatureParams {
+    components: Vec<String>,
+    params: Vec<(String, Bare)>,
+}
+
+/// The parameters a proof must have, checked for presence and type.
+struct CheckedParams<'a> {
+    created: u64,
+    expires: u64,
+    nonce: &'a str,
+    keyid: &'a str,
+    alg: &'a str,
+    tag: &'a str,
+}
+
+impl SignatureParams {
+    /// The `@signature-params` value: the member value, re-serialized
+    /// (RFC 8941 §4.1) in the order received.
+    fn serialize(&self) -> String {
+        let mut out = String::with_capacity(256);
+        out.push('(');
+        for (i, component) in self.components.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            push_sf_string(&mut out, component);
+        }
+        out.push(')');
+        for (key, value) in &self.params {
+            out.push(';');
+            out.push_str(key);
+            out.push('=');
+            match value {
+                Bare::Integer(n) => out.push_str(&n.to_string()),
+                Bare::String(s) => push_sf_string(&mut out, s),
+            }
+        }
+        out
+    }
+
+    fn check(&self) -> Result<CheckedParams<'_>, Error> {
+        let invalid = Error::InvalidHolderProof;
+        let integer = |name: &str| match self.params.iter().find(|(k, _)| k == name) {
+            Some((_, Bare::Integer(n))) => Ok(*n),
+            _ => Err(()),
+        };
+        let string = |name: &str| match self.params.iter().find(|(k, _)| k == name) {
+            Some((_, Bare::String(s))) => Ok(s.as_str()),
+            _ => Err(()),
+        };
+        Ok(CheckedParams {
+            created: integer("created")
+                .map_err(|()| invalid("the created parameter is missing"))?,
+            expires: integer("expires")
+                .map_err(|()| invalid("the expires parameter is missing"))?,
+            nonce: string("nonce").map_err(|()| invalid("the nonce parameter is missing"))?,
+            keyid: string("keyid").map_err(|()| invalid("the keyid parameter is missing"))?,
+            alg: string("alg").map_err(|()| invalid("the alg parameter is missing"))?,
+            tag: string("tag").map_err(|()| invalid("the tag parameter is missing"))?,
+        })
+    }
+}
+
+fn push_sf_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// Parses a `Signature-Input` value holding exactly one member.
+fn parse_signature_input(header: &str) -> Result<(String, SignatureParams), Error> {
+    let invalid = Error::InvalidHolderProof;
+    let malformed = "the Signature-Input header is malformed";
+    if header.len() > MAX_SIGNATURE_INPUT_BYTES {
+        return Err(invalid("the Signature-Input header is too long"));
+    }
+    let mut parser = Parser::new(header);
+    let label = parser.key().ok_or(invalid(malformed))?.to_owned();
+    if !parser.eat(b'=') || !parser.eat(b'(') {
+        return Err(invalid(malformed));
+    }
+    let mut components = Vec::new();
+    loop {
+        parser.skip_spaces();
+        if parser.eat(b')') {
+            break;
+        }
+        if !components.is_empty() && !parser.consumed_space() {
+            return Err(invalid(malformed));
+        }
+        if components.len() == MAX_COMPONENTS {
+            return Err(invalid(
+                "the Signature-Input header lists too many components",
+            ));
+        }
+        let component = parser.string(MAX_STRING_CHARS).ok_or(invalid(malformed))?;
+        if parser.peek() == Some(b';') {
+            return Err(invalid("component parameters are not supported in a proof"));
+        }
+        components.push(component);
+    }
+    let mut params: Vec<(String, Bare)> = Vec::new();
+    while parser.eat(b';') {
+        parser.skip_spaces();
+        if params.len() == MAX_PARAMETERS {
+            return Err(invalid(
+                "the Signature-Input header has too many parameters",
+            ));
+        }
+        let key = parser.key().ok_or(invalid(malformed))?;
+        if !["created", "expires", "nonce", "keyid", "alg", "tag"].contains(&key) {
+            return Err(invalid(
+                "the Signature-Input header has an unknown parameter",
+            ));
+        }
+        if params.iter().any(|(k, _)| k == key) {
+            return Err(invalid("the Signature-Input header repeats a parameter"));
+        }
+        let key = key.to_owned();
+        if !parser.eat(b'=') {
+            return Err(invalid(malformed));
+        }
+        let value = match parser.peek() {
+            Some(b'"') => Bare::String(parser.string(MAX_STRING_CHARS).ok_or(invalid(malformed))?),
+            _ => Bare::Integer(parser.integer().ok_or(invalid(malformed))?),
+        };
+        params.push((key, value));
+    }
+    if !parser.at_end() {
+        return Err(invalid(
+            "the Signature-Input header must hold exactly one signature, labelled agentcap",
+        ));
+    }
+    Ok((label, SignatureParams { components, params }))
+}
+
+/// Parses a `Signature` value holding exactly one member: `agentcap=:...:`.
+fn parse_signature(header: &str) -> Result<[u8; 64], Error> {
+    let invalid = Error::InvalidHolderProof;
+    let malformed = "the Signature header is malformed";
+    if header.len() > MAX_SIGNATURE_BYTES {
+        return Err(invalid("the Signature header is too long"));
+    }
+    let mut parser = Parser::new(header);
+    let label = parser.key().ok_or(invalid(malformed))?;
+    if label != PROOF_LABEL {
+        return Err(invalid("the Signature header has no agentcap signature"));
+    }
+    if !parser.eat(b'=') {
+        return Err(invalid(malformed));
+    }
+    let bytes = parser.binary(128).ok_or(invalid(malformed))?;
+    if !parser.at_end() {
+        return Err(invalid(
+            "the Signature header must hold exactly one signature, labelled agentcap",
+        ));
+    }
+    bytes
+        .try_into()
+        .map_err(|_| invalid("the signature is not 64 bytes"))
+}
+
+/// A strict, bounded reader for the subset of RFC 8941 structured fields
+/// proofs use. Every method returns `None` on anything unexpected; none
+/// can panic (all indexing goes through `get`).
+struct Parser<'a> {
+    text: &'a str,
+    at: usize,
+    last_skipped: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        // Field values arrive with surrounding whitespace trimmed (RFC 9110).
+        let text = text.trim_matches(|c| c == ' ' || c == '\t');
+        Parser {
+            text,
+            at: 0,
+            last_skipped: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.at >= self.text.len()
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn skip_spaces(&mut self) {
+        let start = self.at;
+        while self.peek() == Some(b' ') {
+            self.at += 1;
+        }
+        self.last_skipped = self.at - start;
+    }
+
+    fn consumed_space(&self) -> bool {
+        self.last_skipped > 0
+    }
+
+    /// `key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )`
+    fn key(&mut self) -> Option<&'a str> {
+        let start = self.at;
+        match self.peek() {
+            Some(b) if b.is_ascii_lowercase() || b == b'*' => self.at += 1,
+            _ => return None,
+        }
+        while let Some(b) = self.peek() {
+            if b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.*".contains(&b) {
+                self.at += 1;
+            } else {
+                break;
+            }
+            if self.at - start > 64 {
+                return None;
+            }
+        }
+        self.text.get(start..self.at)
+    }
+
+    /// `sf-string`, at most `max` characters once unescaped.
+    fn string(&mut self, max: usize) -> Option<String> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let mut out = String::new();
+        loop {
+            let b = self.peek()?;
+            self.at += 1;
+            match b {
+                b'"' => return Some(out),
+                b'\\' => {
+                    let escaped = self.peek()?;
+                    if escaped != b'"' && escaped != b'\\' {
+                        return None;
+                    }
+                    self.at += 1;
+                    out.push(char::from(escaped));
+                }
+                0x20..=0x7e => out.push(char::from(b)),
+                _ => return None,
+            }
+            if out.len() > max {
+                return None;
+            }
+        }
+    }
+
+    /// A non-negative `sf-integer` (at most 15 digits).
+    fn integer(&mut self) -> Option<u64> {
+        let start = self.at;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        let digits = self.text.get(start..self.at)?;
+        if digits.is_empty() || digits.len() > 15 {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
+    /// `sf-binary`: standard base64 between colons, decoding to at most
+    /// `max` bytes.
+    fn binary(&mut self, max: usize) -> Option<Vec<u8>> {
+        if !self.eat(b':') {
+            return None;
+        }
+        let start = self.at;
+        while let Some(b) = self.peek() {
+            if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' {
+                self.at += 1;
+            } else {
+                break;
+            }
+        }
+        let encoded = self.text.get(start..self.at)?;
+        if !self.eat(b':') || encoded.len() > max.div_ceil(3) * 4 {
+            return None;
+        }
+        base64::decode_config(encoded, base64::STANDARD).ok()
+    }
+
+    /// After a dictionary member: `true` when a `,` introduces another one,
+    /// `false` at the end; `None` when anything else follows.
+    fn next_member(&mut self) -> Option<bool> {
+        self.skip_ows();
+        if self.at_end() {
+            return Some(false);
+        }
+        if !self.eat(b',') {
+            return None;
+        }
+        self.skip_ows();
+        if self.at_end() {
+            return None;
+        }
+        Some(true)
+    }
+
+    fn skip_ows(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.at += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn structured_strings_round_trip_with_escapes() {
+        let mut out = String::new();
+        push_sf_string(&mut out, r#"a"b\c"#);
+        assert_eq!(out, r#""a\"b\\c""#);
+        assert_eq!(
+            Parser::new(&out).string(MAX_STRING_CHARS).unwrap(),
+            r#"a"b\c"#
+        );
+    }
+
+    #[test]
+    fn binary_refuses_bytes_beyond_its_bound() {
+        let long = format!(":{}:", base64::encode([0u8; 200]));
+        assert!(Parser::new(&long).binary(128).is_none());
+        let fits = format!(":{}:", base64::encode([7u8; 64]));
+        assert_eq!(Parser::new(&fits).binary(128).unwrap(), vec![7u8; 64]);
+    }
 }
