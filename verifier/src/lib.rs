@@ -65,6 +65,7 @@ mod audit;
 mod axum_support;
 mod decision;
 mod middleware;
+mod replay;
 mod request;
 #[cfg(feature = "axum")]
 pub mod tool_server;
@@ -76,10 +77,11 @@ pub use axum_support::Delegation;
 pub use decision::{Decision, FailedCheck, Reason, RevocationInfo};
 pub use middleware::{
     Agentcap, AgentcapBody, AgentcapLayer, AgentcapRequestBody, AuthorizedDelegation, BearerToken,
-    DEFAULT_MAX_BODY_BYTES, HOLDER_PROOF_HEADER, ProblemJson, Rejection, ResponseFuture,
+    DEFAULT_MAX_BODY_BYTES, ProblemJson, Rejection, ResponseFuture,
     SIGNATURE_INPUT_HEADER, TokenExtractor, UnreadableToken, problem_response, status_for,
 };
-pub use request::{AccessRequest, FactValue, RequestFacts, RestMapping};
+pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache, ReplayError};
+pub use request::{AccessRequest, FactValue, HttpProof, RequestFacts, RestMapping};
 pub use verifier::{
     ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
     MAX_CLOCK_SKEW, MAX_REQUEST_FACTS,

@@ -18,15 +18,12 @@ use tower_service::Service;
 
 use crate::audit::{AuditRecord, AuditSink, NoAudit};
 use crate::decision::{Decision, Reason};
-use crate::request::{AccessRequest, RequestFacts, RestMapping, SharedRequestFacts};
+use crate::request::{AccessRequest, HttpProof, RequestFacts, RestMapping, SharedRequestFacts};
 use crate::verifier::Verifier;
 
-/// The header carrying the holder's proof of possession
-/// ([`agentcap::HolderProof`]).
-pub const HOLDER_PROOF_HEADER: &str = "agentcap-proof";
-
-/// The RFC 9421 header naming what a request signature covers; its
-/// presence makes the layer buffer the body to check the content digest.
+/// The RFC 9421 header naming what a holder's request signature covers
+/// ([`agentcap::HolderProof`]); its presence makes the layer buffer the
+/// body to check the content digest.
 pub const SIGNATURE_INPUT_HEADER: &str = "signature-input";
 
 /// A request whose token was presented but cannot be read from its header.
@@ -355,9 +352,7 @@ impl Config {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let needed = self.verifier.requires_holder_proof()
-            || parts.headers.contains_key(SIGNATURE_INPUT_HEADER);
-        if !needed {
+        if !parts.headers.contains_key(SIGNATURE_INPUT_HEADER) {
             return Ok((parts, Either::Right(body), None));
         }
         use http_body_util::BodyExt;
@@ -478,16 +473,16 @@ impl Config {
     }
 }
 
-/// Attaches the holder proof headers (and the buffered body they cover).
+/// Attaches the holder proof (and the buffered body it covers), if any; the
+/// verifier decides whether one is needed.
 fn with_proof(
     request: AccessRequest,
     parts: &http::request::Parts,
-    _body: Option<&Bytes>,
+    body: Option<&Bytes>,
 ) -> AccessRequest {
-    match parts.headers.get(HOLDER_PROOF_HEADER).map(|v| v.to_str()) {
-        Some(Ok(proof)) => request.holder_proof(proof),
-        // An unreadable proof is no proof; the verifier decides if one is needed.
-        Some(Err(_)) | None => request,
+    match HttpProof::from_request(parts, body.cloned().unwrap_or_default()) {
+        Some(proof) => request.holder_proof(proof),
+        None => request,
     }
 }
 

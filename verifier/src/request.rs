@@ -27,7 +27,62 @@ pub struct AccessRequest {
     pub(crate) quantities: Vec<(String, i64)>,
     pub(crate) facts: Vec<(String, FactValue)>,
     pub(crate) time: Option<SystemTime>,
-    pub(crate) holder_proof: Option<String>,
+    pub(crate) holder_proof: Option<HttpProof>,
+}
+
+/// A holder's proof of possession as received (RFC 9421 `Signature-Input`,
+/// `Signature` and RFC 9530 `Content-Digest`), with the parts of the HTTP
+/// request it must cover. See [`agentcap::HolderProof`] and
+/// `docs/holder-proof.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpProof {
+    pub(crate) signature_input: String,
+    pub(crate) signature: String,
+    pub(crate) content_digest: Option<String>,
+    pub(crate) method: String,
+    pub(crate) authority: String,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) body: bytes::Bytes,
+}
+
+impl HttpProof {
+    /// The proof carried by an HTTP request, if it carries one: its
+    /// signature headers, method, authority (from the URI, else the `Host`
+    /// header), path and query, and the `body` it was sent with. `None`
+    /// when the request has no `Signature-Input` header; headers that are
+    /// not visible ASCII are kept empty, so that the proof fails to verify.
+    pub fn from_request(parts: &http::request::Parts, body: bytes::Bytes) -> Option<HttpProof> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+        };
+        let signature_input = header("signature-input")?;
+        let authority = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| header("host"))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Some(HttpProof {
+            signature_input,
+            signature: header("signature").unwrap_or_default(),
+            content_digest: header("content-digest"),
+            method: parts.method.as_str().to_owned(),
+            authority,
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            body,
+        })
+    }
+
+    /// The authority (audience) the request was sent to.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
 }
 
 /// The value of a custom request fact: `name(value)`.
@@ -117,9 +172,9 @@ impl AccessRequest {
     }
 
     /// The holder's proof of possession for this request (see
-    /// [`agentcap::HolderProof`]); checked when the verifier requires proofs.
-    pub fn holder_proof(mut self, proof: impl Into<String>) -> Self {
-        self.holder_proof = Some(proof.into());
+    /// [`HttpProof`]); checked when the verifier requires proofs.
+    pub fn holder_proof(mut self, proof: HttpProof) -> Self {
+        self.holder_proof = Some(proof);
         self
     }
 

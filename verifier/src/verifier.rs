@@ -15,6 +15,7 @@ use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits};
 use sha2::{Digest, Sha512};
 
 use crate::decision::{Decision, FailedCheck, Reason, RevocationInfo};
+use crate::replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache};
 use crate::request::AccessRequest;
 
 /// Datalog run limits that hold on a loaded host (biscuit-auth's default
@@ -123,6 +124,9 @@ pub struct VerifierBuilder {
     max_depth: Option<u32>,
     cache_bytes: Option<usize>,
     holder_proof_max_age: Option<Duration>,
+    allow_bearer_leaves: bool,
+    audience: Vec<String>,
+    replay_capacity: Option<usize>,
 }
 
 impl VerifierBuilder {
@@ -197,12 +201,43 @@ impl VerifierBuilder {
         self
     }
 
-    /// Requires a proof of possession ([`agentcap::HolderProof`]) on every
-    /// request made with a key-bound token, signed by the current holder's
-    /// key within `max_age` of the request time: a token stolen without its
-    /// key is then useless here. Tokens that bind no key are not affected.
+    /// Requires a proof of possession on every request: an RFC 9421
+    /// signature by the current holder's key over the method, authority,
+    /// path, query, body digest and token, with a nonce, made within
+    /// `max_age` ([`agentcap::HolderProof`]). A token stolen without its key
+    /// is then useless here, and a captured request cannot be replayed (the
+    /// verifier remembers nonces). Tokens whose holder has no key (bearer
+    /// leaves) are refused too, unless [`VerifierBuilder::allow_bearer_leaves`].
     pub fn require_holder_proof(mut self, max_age: Duration) -> Self {
         self.holder_proof_max_age = Some(max_age);
+        self
+    }
+
+    /// With [`VerifierBuilder::require_holder_proof`]: accept tokens whose
+    /// current holder has no key, without a proof.
+    pub fn allow_bearer_leaves(mut self) -> Self {
+        self.allow_bearer_leaves = true;
+        self
+    }
+
+    /// The authorities (`host[:port]`) this service answers as: a proof made
+    /// for any other is refused. Without it, the authority the request was
+    /// sent to is trusted, which a relay can choose.
+    pub fn audience<I, S>(mut self, authorities: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audience
+            .extend(authorities.into_iter().map(|a| a.into().to_ascii_lowercase()));
+        self
+    }
+
+    /// How many proof nonces are remembered at once (default
+    /// [`crate::DEFAULT_REPLAY_CAPACITY`]); when full of live ones, proofs
+    /// are refused rather than a nonce forgotten.
+    pub fn replay_cache_capacity(mut self, capacity: usize) -> Self {
+        self.replay_capacity = Some(capacity);
         self
     }
 
@@ -266,6 +301,10 @@ impl VerifierBuilder {
         if self.holder_proof_max_age.is_some_and(|age| age.is_zero()) {
             return Err(ConfigError::ZeroLimit("holder proof max age"));
         }
+        let replay_capacity = self.replay_capacity.unwrap_or(DEFAULT_REPLAY_CAPACITY);
+        if replay_capacity == 0 {
+            return Err(ConfigError::ZeroLimit("replay cache capacity"));
+        }
         let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
         if max_token_bytes == 0 {
             return Err(ConfigError::ZeroLimit("max token bytes"));
@@ -280,6 +319,9 @@ impl VerifierBuilder {
                 max_token_bytes,
                 max_depth: self.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
                 holder_proof_max_age: self.holder_proof_max_age,
+                allow_bearer_leaves: self.allow_bearer_leaves,
+                audience: self.audience,
+                replay: ReplayCache::new(replay_capacity),
                 cache: Mutex::new(TokenCache::new(cache_bytes)),
                 signature_verifications: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
@@ -311,6 +353,9 @@ struct Inner {
     max_token_bytes: usize,
     max_depth: u32,
     holder_proof_max_age: Option<Duration>,
+    allow_bearer_leaves: bool,
+    audience: Vec<String>,
+    replay: ReplayCache,
     cache: Mutex<TokenCache>,
     signature_verifications: AtomicU64,
     cache_hits: AtomicU64,
@@ -540,7 +585,9 @@ impl Verifier {
         Ok(())
     }
 
-    /// The holder's proof of possession, when this verifier requires one.
+    /// The holder's proof of possession, when this verifier requires one:
+    /// signed by the holder's key over this very request, for this service,
+    /// recent, and never seen before.
     fn check_holder_proof(
         &self,
         chain: &Chain,
@@ -548,24 +595,49 @@ impl Verifier {
         request: &AccessRequest,
         now: SystemTime,
     ) -> Result<(), (Reason, Option<String>)> {
-        let (Some(max_age), Some(holder_key)) =
-            (self.inner.holder_proof_max_age, chain.holder_key())
-        else {
+        let inner = &self.inner;
+        let Some(max_age) = inner.holder_proof_max_age else {
             return Ok(());
         };
+        let Some(holder_key) = chain.holder_key() else {
+            if inner.allow_bearer_leaves {
+                return Ok(());
+            }
+            return Err((
+                Reason::HolderProofMissing,
+                Some("the token's holder has no key (a bearer token); this service requires proofs".to_owned()),
+            ));
+        };
+        let invalid = |detail: &str| (Reason::HolderProofInvalid, Some(detail.to_owned()));
         let Some(proof) = &request.holder_proof else {
             return Err((Reason::HolderProofMissing, None));
         };
-        agentcap::HolderProof::verify(
-            proof,
-            &holder_key,
+        if !inner.audience.is_empty() && !inner.audience.contains(&proof.authority) {
+            return Err(invalid("the proof is for another service"));
+        }
+        let covered = agentcap::ProofRequest {
+            method: &proof.method,
+            authority: &proof.authority,
+            path: &proof.path,
+            query: proof.query.as_deref(),
             token,
-            &request.resource,
-            &request.operation,
+            body: &proof.body,
+        };
+        let verified = agentcap::HolderProof::verify(
+            &proof.signature_input,
+            &proof.signature,
+            proof.content_digest.as_deref(),
+            &holder_key,
+            &covered,
             now,
             max_age,
+            inner.clock_skew,
         )
-        .map_err(|error| (Reason::HolderProofInvalid, Some(error.to_string())))
+        .map_err(|error| (Reason::HolderProofInvalid, Some(error.to_string())))?;
+        inner
+            .replay
+            .check_and_remember(&holder_key.to_bytes(), &verified.nonce, verified.replay_until, now)
+            .map_err(|error| (Reason::HolderProofInvalid, Some(error.to_string())))
     }
 
     /// Checks every block's revocation id; false when the decision is made

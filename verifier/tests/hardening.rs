@@ -379,7 +379,7 @@ async fn denials_tell_the_client_the_reason_and_block_but_not_the_policy() {
     let verifier = Verifier::builder()
         .root_key(None, root.public())
         .without_revocation()
-        .policy(r#"allow if user($u), $u != "secret-blocklisted-user";"#)
+        .policy(r#"deny if user("secret-blocklisted-user"); allow if true;"#)
         .build()
         .unwrap();
     let layer = AgentcapLayer::new(verifier)
@@ -399,10 +399,10 @@ async fn denials_tell_the_client_the_reason_and_block_but_not_the_policy() {
     let body = response.text().await.unwrap();
     assert!(body.contains("policy_denied"), "{body}");
     assert!(!body.contains("secret-blocklisted-user"), "{body}");
-    assert!(!body.contains("allow if"), "{body}");
+    assert!(!body.contains("deny if"), "{body}");
     // The full explanation is in the audit trail.
     let audit = std::fs::read_to_string(&audit_path).unwrap();
-    assert!(audit.contains("allow if"), "{audit}");
+    assert!(audit.contains("deny if"), "{audit}");
 }
 
 #[tokio::test]
@@ -462,4 +462,140 @@ async fn a_required_audit_that_cannot_be_written_refuses_the_request() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["reason"], "audit_unavailable");
+}
+
+/// A request signed by the holder: method, URL (authority, path, query),
+/// body; the headers to send.
+fn signed(
+    key: &KeyPair,
+    token: &str,
+    authority: &str,
+    path_and_query: &str,
+    body: &[u8],
+    at: SystemTime,
+) -> agentcap::ProofHeaders {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let covered = agentcap::ProofRequest {
+        method: "POST",
+        authority,
+        path,
+        query,
+        token,
+        body,
+    };
+    agentcap::HolderProof::sign(key, &covered, at).unwrap()
+}
+
+async fn post(
+    base: &str,
+    path_and_query: &str,
+    token: &str,
+    proof: &agentcap::ProofHeaders,
+    body: &'static [u8],
+) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path_and_query}"))
+        .bearer_auth(token)
+        .header("signature-input", &proof.signature_input)
+        .header("signature", &proof.signature)
+        .header("content-digest", &proof.content_digest)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_captured_proof_cannot_be_replayed_or_moved() {
+    let root = KeyPair::generate();
+    let agent = KeyPair::generate();
+    let token = Grant::new("alice", "travel-assistant")
+        .agent_key(agent.public())
+        .right("payments/charge", "write")
+        .mint(&root)
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    let proving = |audience: Option<String>| {
+        let mut builder = Verifier::builder()
+            .root_key(None, root.public())
+            .without_revocation()
+            .require_holder_proof(Duration::from_secs(60));
+        if let Some(audience) = audience {
+            builder = builder.audience([audience]);
+        }
+        builder.build().unwrap()
+    };
+    // Bind first, so each service knows its own authority.
+    let listener_a = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let authority_a = listener_a.local_addr().unwrap().to_string();
+    let listener_b = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let authority_b = listener_b.local_addr().unwrap().to_string();
+    for (listener, authority) in [(listener_a, &authority_a), (listener_b, &authority_b)] {
+        let layer = AgentcapLayer::new(proving(Some(authority.clone())));
+        tokio::spawn(async move {
+            axum::serve(listener, tool_server::router(layer))
+                .await
+                .unwrap();
+        });
+    }
+    let base_a = format!("http://{authority_a}");
+    let base_b = format!("http://{authority_b}");
+    let now = SystemTime::now();
+    let charge_10 = "/payments/charge?amount=10";
+    let proof = signed(&agent, &token, &authority_a, charge_10, b"note=lunch", now);
+    let (status, body) = post(&base_a, charge_10, &token, &proof, b"note=lunch").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["charged_eur"], 10);
+
+    let refused = |(status, body): (StatusCode, Value), what: &str| {
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+        assert_eq!(body["reason"], "holder_proof_invalid", "{what}: {body}");
+    };
+    // The same request again: a replay.
+    refused(post(&base_a, charge_10, &token, &proof, b"note=lunch").await, "twice");
+    // The captured proof on another amount, another body, another service.
+    let fresh = signed(&agent, &token, &authority_a, charge_10, b"note=lunch", now);
+    refused(
+        post(&base_a, "/payments/charge?amount=500", &token, &fresh, b"note=lunch").await,
+        "another amount",
+    );
+    let fresh = signed(&agent, &token, &authority_a, charge_10, b"note=lunch", now);
+    refused(
+        post(&base_a, charge_10, &token, &fresh, b"note=dinner").await,
+        "another body",
+    );
+    let fresh = signed(&agent, &token, &authority_a, charge_10, b"note=lunch", now);
+    refused(
+        post(&base_b, charge_10, &token, &fresh, b"note=lunch").await,
+        "another service",
+    );
+    // Dated a minute ahead (skew is 5 s), and signed by a non-holder.
+    let ahead = signed(
+        &agent,
+        &token,
+        &authority_a,
+        charge_10,
+        b"",
+        now + Duration::from_secs(59),
+    );
+    refused(post(&base_a, charge_10, &token, &ahead, b"").await, "from the future");
+    let thief = KeyPair::generate();
+    let stolen = signed(&thief, &token, &authority_a, charge_10, b"", now);
+    refused(post(&base_a, charge_10, &token, &stolen, b"").await, "non-holder");
+    // The token alone: a proof is missing.
+    let response = reqwest::Client::new()
+        .post(format!("{base_a}{charge_10}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "holder_proof_missing");
 }

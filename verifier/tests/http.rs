@@ -144,22 +144,34 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// GET with the token and a holder proof for `resource` (read) signed by `key` at `at`.
+    /// GET `path` with the token and a holder proof (RFC 9421) signed by
+    /// `key` at `at`, made for `signed_path` at this server.
     async fn get_with_proof(
         &self,
         path: &str,
         token: &Token,
         key: &KeyPair,
-        resource: &str,
+        signed_path: &str,
         at: SystemTime,
     ) -> (StatusCode, Value) {
         let text = token.to_base64().unwrap();
-        let proof = agentcap::HolderProof::sign(key, &text, resource, "read", at).unwrap();
+        let authority = self.base.trim_start_matches("http://");
+        let covered = agentcap::ProofRequest {
+            method: "GET",
+            authority,
+            path: signed_path,
+            query: None,
+            token: &text,
+            body: b"",
+        };
+        let proof = agentcap::HolderProof::sign(key, &covered, at).unwrap();
         let response = self
             .client
             .get(format!("{}{path}", self.base))
             .bearer_auth(&text)
-            .header(agentcap_verifier::HOLDER_PROOF_HEADER, proof)
+            .header("signature-input", proof.signature_input)
+            .header("signature", proof.signature)
+            .header("content-digest", proof.content_digest)
             .send()
             .await
             .unwrap();
@@ -415,7 +427,7 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
             "/flights/lis/x",
             &world.scraper,
             &world.search,
-            "flights/lis/x",
+            "/flights/lis/x",
             SystemTime::now(),
         )
         .await;
@@ -424,6 +436,71 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
         (unauthorized, Some("holder_proof_invalid"))
     );
     seen.push(Reason::HolderProofInvalid);
+
+    // 401: a block over the evaluation budget, never evaluated.
+    let biscuit = biscuit_auth::Biscuit::from(
+        world.user.to_bytes().unwrap(),
+        world.root.public().to_biscuit(),
+    )
+    .unwrap();
+    let mut block = BlockBuilder::new();
+    for i in 0..300 {
+        block = block
+            .fact(biscuit_auth::builder::fact("f", &[Term::Integer(i)]))
+            .unwrap();
+    }
+    let complex = Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap());
+    assert!(complex.is_err(), "over budget, so refused when read too");
+    let text = biscuit_auth::Biscuit::from(
+        world.user.to_bytes().unwrap(),
+        world.root.public().to_biscuit(),
+    )
+    .unwrap();
+    let mut block = BlockBuilder::new();
+    for i in 0..300 {
+        block = block
+            .fact(biscuit_auth::builder::fact("f", &[Term::Integer(i)]))
+            .unwrap();
+    }
+    let text = text.append(block).unwrap().to_base64().unwrap();
+    let response = server
+        .client
+        .get(format!("{}/hotels/lis", server.base))
+        .bearer_auth(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), unauthorized);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "token_too_complex");
+    seen.push(Reason::TooComplex);
+
+    // 503: audit is required and the record cannot be written.
+    #[cfg(target_os = "linux")]
+    {
+        let full = Arc::new(JsonLinesAuditSink::open("/dev/full").unwrap());
+        let layer = AgentcapLayer::new(world.verifier().build().unwrap())
+            .audit(full)
+            .require_audit();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, tool_server::router(layer))
+                .await
+                .unwrap();
+        });
+        let response = server
+            .client
+            .get(format!("{base}/hotels/lis"))
+            .bearer_auth(world.user.to_base64().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["reason"], "audit_unavailable");
+        seen.push(Reason::AuditUnavailable);
+    }
 
     for reason in Reason::ALL {
         assert!(seen.contains(&reason), "{} never produced", reason.code());
@@ -459,7 +536,7 @@ async fn a_service_requiring_holder_proofs_refuses_a_token_used_without_its_key(
     let server = Server::start(verifier, no_audit()).await;
     let now = SystemTime::now();
     let path = "/flights/lis/2026-12-01";
-    let resource = "flights/lis/2026-12-01";
+    let resource = path;
     // The holder signs the request: allowed.
     let (status, body) = server
         .get_with_proof(path, &world.scraper, &world.scraper_key, resource, now)
@@ -470,7 +547,7 @@ async fn a_service_requiring_holder_proofs_refuses_a_token_used_without_its_key(
     let thief = KeyPair::generate();
     let cases = [
         (&thief, resource, now),
-        (&world.scraper_key, "flights/lis/2026-12-02", now),
+        (&world.scraper_key, "/flights/lis/2026-12-02", now),
         (&world.scraper_key, resource, now - Duration::from_secs(600)),
         (&world.scraper_key, resource, now + Duration::from_secs(600)),
     ];
@@ -489,14 +566,28 @@ async fn a_service_requiring_holder_proofs_refuses_a_token_used_without_its_key(
         Reason::HolderProofMissing,
     )
     .await;
-    // A token that binds no key needs no proof.
+    // A token that binds no key (a bearer leaf) is refused where proofs
+    // are required, unless the service allows bearer leaves.
     let root = &world.root;
     let unbound = Grant::new("bob", "helper")
         .right("hotels/*", "read")
         .mint(root)
         .unwrap();
+    let (status, body) = server.get("/hotels/lis", Some(&unbound)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["reason"], "holder_proof_missing");
+    let lenient = Server::start(
+        world
+            .verifier()
+            .require_holder_proof(Duration::from_secs(60))
+            .allow_bearer_leaves()
+            .build()
+            .unwrap(),
+        no_audit(),
+    )
+    .await;
     assert_eq!(
-        server.get("/hotels/lis", Some(&unbound)).await.0,
+        lenient.get("/hotels/lis", Some(&unbound)).await.0,
         StatusCode::OK
     );
 }
@@ -536,12 +627,8 @@ async fn a_revoked_middle_hop_denies_its_descendants_and_not_its_parent() {
     )
     .await;
     assert_eq!(body["revoked_block"], 1);
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("hop 1 (travel-assistant → flight-search) is revoked")
-    );
+    assert_eq!(body["block"], 1);
+    assert_eq!(body["detail"], "the token is revoked (block 1)");
     // The parent and a sibling hop are untouched.
     assert_eq!(
         server.get("/flights/opo/x", Some(&world.user)).await.0,
