@@ -23,6 +23,8 @@
 //!   delegated to whom, with what, signed by which key, verified or not.
 //! - [`Token::check`]: would this token allow a request? (The verifier crate
 //!   adds revocation, service policy and audit.)
+//! - [`display::escape`]: how token content is shown to a person, so that
+//!   names cannot forge lines or drive the terminal.
 //! - [`HolderProof`]: the holder of a key-bound token signs each request,
 //!   so that a service requiring proofs refuses a stolen token.
 //!
@@ -46,7 +48,7 @@
 //!     .agent_key(assistant.public())
 //!     .right("flights/*", "read")
 //!     .right("payments/charge", "write")
-//!     .cap("write", "amount", 500)
+//!     .cap("payments/charge:write", "amount", 500)
 //!     .ttl(Duration::from_secs(3600))
 //!     .intent("Book me a flight to Lisbon under 500 EUR")
 //!     .mint(&root)?;
@@ -78,6 +80,7 @@
 #![warn(missing_docs)]
 
 mod chain;
+pub mod display;
 mod error;
 mod keys;
 mod proof;
