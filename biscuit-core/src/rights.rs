@@ -454,7 +454,6 @@ mod tests {
             "a:write:600<=amount<=500",
             "a:write:x<=y<=5",
             "a/*/b:write:amount<=5",
-            "a:write:am:ount<=5",
         ] {
             assert!(bad.parse::<Cap>().is_err(), "{bad} accepted");
         }
