@@ -856,7 +856,10 @@ fn a_cap_on_one_tool_does_not_block_another_tool_with_the_same_operation() {
     let (code, v) = verify_json(&s, "@t", "tools/buy:call", &["--fact", "max_price=600"]);
     assert_eq!(code, 1);
     let why = v["explanation"].as_str().unwrap();
-    assert!(why.contains("tools/buy") && why.contains("at most 500"), "{why}");
+    assert!(
+        why.contains("tools/buy") && why.contains("at most 500"),
+        "{why}"
+    );
     assert_eq!(
         verify_json(&s, "@t", "tools/buy:call", &["--fact", "max_price=500"]).0,
         0
@@ -917,8 +920,7 @@ fn below_minimum_amounts_are_refused_and_looser_caps_cannot_be_delegated() {
 }
 
 /// A name that, printed raw, would end its line and forge a signed hop.
-const FORGERY: &str =
-    "evil\n   └─ → travel-assistant   [block 1 · hop · signed by travel-assistant's key ✓]\u{1b}[2K\u{202e}";
+const FORGERY: &str = "evil\n   └─ → travel-assistant   [block 1 · hop · signed by travel-assistant's key ✓]\u{1b}[2K\u{202e}";
 
 fn assert_no_forgery(text: &str) {
     assert!(!text.contains('\u{1b}'), "escape sequence printed: {text}");
@@ -940,7 +942,14 @@ fn names_cannot_forge_lines_or_drive_the_terminal() {
         &["--right", "flights/*:read", "--intent", FORGERY],
     );
     s.write("t0", &token);
-    let child = s.json(&["attenuate", "@t0", "--to", FORGERY, "--right", "flights/*:read"]);
+    let child = s.json(&[
+        "attenuate",
+        "@t0",
+        "--to",
+        FORGERY,
+        "--right",
+        "flights/*:read",
+    ]);
     s.write("t1", child["token"].as_str().unwrap());
     for args in [
         vec!["inspect", "@t1", "--root-public-key", "@root.key.pub"],
@@ -967,7 +976,12 @@ fn a_hop_bound_by_a_claimed_key_is_not_shown_as_proven() {
     s.key("root.key");
     let mallory = s.key("mallory.key");
     // The grant binds no key; an unsigned hop then claims one for "mallory".
-    let token = mint(&s, "alice", "travel-assistant", &["--right", "flights/*:read"]);
+    let token = mint(
+        &s,
+        "alice",
+        "travel-assistant",
+        &["--right", "flights/*:read"],
+    );
     s.write("t0", &token);
     let t1 = s.json(&[
         "attenuate",
@@ -1008,7 +1022,10 @@ fn a_hop_bound_by_a_claimed_key_is_not_shown_as_proven() {
         .clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let hop2 = stdout.lines().find(|l| l.contains("[block 2")).unwrap();
-    assert!(!hop2.contains('✓') && !hop2.contains("mallory's key"), "{hop2}");
+    assert!(
+        !hop2.contains('✓') && !hop2.contains("mallory's key"),
+        "{hop2}"
+    );
     assert!(stdout.contains("(a claim, not proven)"), "{stdout}");
 }
 
@@ -1024,7 +1041,10 @@ fn raw_token(root: &biscuit_auth::KeyPair, expires: u64) -> String {
     let block = biscuit_auth::builder::BlockBuilder::new()
         .fact(vocabulary::fact(fact::SCHEMA, vec![Term::Integer(1)]))
         .unwrap()
-        .fact(vocabulary::fact(fact::USER, vec![Term::Str("alice".into())]))
+        .fact(vocabulary::fact(
+            fact::USER,
+            vec![Term::Str("alice".into())],
+        ))
         .unwrap()
         .fact(vocabulary::fact(fact::AGENT, vec![Term::Str("bot".into())]))
         .unwrap()
@@ -1084,11 +1104,22 @@ fn a_private_key_or_bare_hex_is_refused_as_a_public_key_without_echo() {
     let s = Scratch::new();
     s.key("root.key");
     s.cmd()
-        .args(["keys", "generate", "--out", "agent.pem", "--pem", "--format", "json"])
+        .args([
+            "keys",
+            "generate",
+            "--out",
+            "agent.pem",
+            "--pem",
+            "--format",
+            "json",
+        ])
         .assert()
         .success();
     let secret = s.read("root.key");
-    let hex = secret.trim().trim_start_matches("ed25519-private/").to_owned();
+    let hex = secret
+        .trim()
+        .trim_start_matches("ed25519-private/")
+        .to_owned();
     s.write("bare.hex", &hex);
     for arg in ["@root.key", "@bare.hex", "@agent.pem", "bare.hex"] {
         let out = s
@@ -1175,6 +1206,14 @@ fn audit_query_shows_claimed_names_as_such_and_escaped() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].contains("evil\\u{a}") && lines[0].contains("(claimed)"));
-    assert!(lines[0].contains("travel-assistant (claimed)"), "{}", lines[0]);
-    assert!(lines[1].contains("bob → mailer → helper (claimed)"), "{}", lines[1]);
+    assert!(
+        lines[0].contains("travel-assistant (claimed)"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("bob → mailer → helper (claimed)"),
+        "{}",
+        lines[1]
+    );
 }

@@ -427,7 +427,11 @@ mod tests {
     fn the_old_cap_form_still_parses_meaning_every_resource() {
         let cap: Cap = "purchase:amount<=500".parse().unwrap();
         assert_eq!(
-            (cap.resource.as_str(), cap.operation.as_str(), cap.name.as_str()),
+            (
+                cap.resource.as_str(),
+                cap.operation.as_str(),
+                cap.name.as_str()
+            ),
             ("*", "purchase", "amount")
         );
         assert_eq!((cap.min, cap.max), (None, Some(500)));
@@ -437,8 +441,20 @@ mod tests {
     #[test]
     fn scoped_caps_parse_at_the_last_two_colons_and_round_trip() {
         let cases = [
-            ("urn:x/y:call:max_price<=500", "urn:x/y", "call", None, Some(500)),
-            ("payments/charge:write:10<=amount<=500", "payments/charge", "write", Some(10), Some(500)),
+            (
+                "urn:x/y:call:max_price<=500",
+                "urn:x/y",
+                "call",
+                None,
+                Some(500),
+            ),
+            (
+                "payments/charge:write:10<=amount<=500",
+                "payments/charge",
+                "write",
+                Some(10),
+                Some(500),
+            ),
             ("tools/*:call:amount>=-5", "tools/*", "call", Some(-5), None),
             ("*:write:-10<=amount", "*", "write", Some(-10), None),
         ];

@@ -121,7 +121,8 @@ impl Grant {
         min: Option<i64>,
         max: Option<i64>,
     ) -> Self {
-        self.caps.push(CapSpec::new(scope.into(), name.into(), min, max));
+        self.caps
+            .push(CapSpec::new(scope.into(), name.into(), min, max));
         self
     }
 
@@ -310,7 +311,8 @@ impl Hop {
         min: Option<i64>,
         max: Option<i64>,
     ) -> Self {
-        self.caps.push(CapSpec::new(scope.into(), name.into(), min, max));
+        self.caps
+            .push(CapSpec::new(scope.into(), name.into(), min, max));
         self
     }
 

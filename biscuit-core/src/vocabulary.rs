@@ -205,7 +205,11 @@ pub fn cap_check(cap: &Cap) -> Check {
         ));
     }
     if let Some(max) = cap.max {
-        bounds.push(expression(var("n"), Term::Integer(max), Binary::LessOrEqual));
+        bounds.push(expression(
+            var("n"),
+            Term::Integer(max),
+            Binary::LessOrEqual,
+        ));
     }
     queries.push(query(
         vec![pred(request::QUANTITY, vec![string(&cap.name), var("n")])],

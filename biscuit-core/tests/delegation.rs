@@ -164,7 +164,10 @@ fn inspect_shows_every_delegation_with_verified_signers() {
     assert_eq!(hop2.max_depth, Some(2));
     assert_eq!(chain.blocks[3].signer, Signer::Holder);
     assert!(chain.blocks.iter().all(|b| b.verified));
-    assert_eq!(chain.blocks[0].caps[0].to_string(), "payments/charge:write:amount<=500");
+    assert_eq!(
+        chain.blocks[0].caps[0].to_string(),
+        "payments/charge:write:amount<=500"
+    );
 
     // Revocation ids are the block signatures, as biscuit-auth reports them.
     let ids: Vec<String> = s
@@ -440,7 +443,10 @@ fn a_cap_on_one_tool_does_not_block_another_tool_with_the_same_operation() {
     assert!(matches!(buy(None), Err(Error::NotPermitted { .. })));
     // The cap reads back with its scope, and survives a round trip.
     let chain = inspect(&token.to_base64().unwrap(), Some(&root.public())).unwrap();
-    assert_eq!(chain.blocks[0].caps[0].to_string(), "tools/buy:call:max_price<=500");
+    assert_eq!(
+        chain.blocks[0].caps[0].to_string(),
+        "tools/buy:call:max_price<=500"
+    );
     assert_eq!(chain.blocks[0].other_checks(), 0);
 }
 
@@ -512,9 +518,12 @@ fn negative_amounts_need_a_grant_that_allows_them_and_hops_cannot_add_one() {
         Err(Error::QuantityRefused { .. })
     ));
     // A hop cannot widen the bounds, nor allow negatives the grant refuses.
-    let wider = Hop::to("x")
-        .right("ledger/*", "adjust")
-        .cap_range("ledger/a:adjust", "delta", Some(-200), None);
+    let wider = Hop::to("x").right("ledger/*", "adjust").cap_range(
+        "ledger/a:adjust",
+        "delta",
+        Some(-200),
+        None,
+    );
     assert!(matches!(
         token.delegate(&wider, None),
         Err(Error::CapExceedsParent { .. })
@@ -523,17 +532,19 @@ fn negative_amounts_need_a_grant_that_allows_them_and_hops_cannot_add_one() {
         .right("ledger/*", "adjust")
         .mint(&root)
         .unwrap();
-    let unlock = Hop::to("x")
-        .right("ledger/*", "adjust")
-        .cap_range("ledger/*:adjust", "delta", Some(-5), Some(5));
+    let unlock = Hop::to("x").right("ledger/*", "adjust").cap_range(
+        "ledger/*:adjust",
+        "delta",
+        Some(-5),
+        Some(5),
+    );
     assert!(matches!(
         plain.delegate(&unlock, None),
         Err(Error::CapExceedsParent { .. })
     ));
     // Appended behind agentcap's back, such a cap still unlocks nothing.
     let biscuit =
-        biscuit_auth::Biscuit::from(plain.to_bytes().unwrap(), root.public().to_biscuit())
-            .unwrap();
+        biscuit_auth::Biscuit::from(plain.to_bytes().unwrap(), root.public().to_biscuit()).unwrap();
     let cap: agentcap::Cap = "ledger/*:adjust:-5<=delta<=5".parse().unwrap();
     let block = biscuit_auth::BlockBuilder::new()
         .check(agentcap::vocabulary::cap_check(&cap))

@@ -201,7 +201,9 @@ fn model_allows(
         .all(|(_, cap)| amount.is_some_and(|a| cap.within(a)));
     // Negative only where the grant allows it and no cap refuses it.
     let sign_ok = amount.is_none_or(|a| {
-        a >= 0 || (caps.iter().any(|(block, _)| *block == 0) && caps.iter().all(|(_, c)| c.min.is_some()))
+        a >= 0
+            || (caps.iter().any(|(block, _)| *block == 0)
+                && caps.iter().all(|(_, c)| c.min.is_some()))
     });
     chain.allows(resource, operation) && within_caps && sign_ok
 }

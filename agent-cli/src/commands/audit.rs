@@ -177,7 +177,11 @@ pub(crate) fn record_line(r: &Value) -> String {
         .join(" → ");
     let str_of = |keys: &[&str]| {
         keys.iter()
-            .find_map(|k| r.get(*k).and_then(Value::as_str).map(|v| safe(v).into_owned()))
+            .find_map(|k| {
+                r.get(*k)
+                    .and_then(Value::as_str)
+                    .map(|v| safe(v).into_owned())
+            })
             .unwrap_or_default()
     };
     let reason = r
