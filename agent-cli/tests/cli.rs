@@ -857,7 +857,7 @@ fn a_cap_on_one_tool_does_not_block_another_tool_with_the_same_operation() {
     assert_eq!(code, 1);
     let why = v["explanation"].as_str().unwrap();
     assert!(
-        why.contains("tools/buy") && why.contains("at most 500"),
+        why.contains("on tools/buy") && why.contains("caps max_price at 500"),
         "{why}"
     );
     assert_eq!(

@@ -633,3 +633,76 @@ fn a_plain_hop_adds_at_most_250_bytes() {
     let added = hop.to_bytes().unwrap().len() - before;
     assert!(added <= 250, "a plain hop added {added} bytes");
 }
+
+#[test]
+fn a_hop_signed_by_a_key_bound_only_by_a_claim_proves_nothing() {
+    let root = KeyPair::generate();
+    let mallory = KeyPair::generate();
+    let token = Grant::new("alice", "assistant")
+        .right("a/*", "read")
+        .mint(&root)
+        .unwrap();
+    // An unsigned hop claims a key for "mallory", who then signs the next hop.
+    let claimed = token
+        .delegate(
+            &Hop::to("mallory")
+                .agent_key(mallory.public())
+                .right("a/*", "read"),
+            None,
+        )
+        .unwrap();
+    let next = claimed
+        .delegate(&Hop::to("x").right("a/*", "read"), Some(&mallory))
+        .unwrap();
+    let text = next.to_base64().unwrap();
+    for chain in [
+        next.chain().clone(),
+        inspect(&text, Some(&root.public())).unwrap(),
+    ] {
+        assert!(chain.blocks[0].delegation_proven);
+        assert!(!chain.blocks[1].delegation_proven && !chain.blocks[1].holder_key_proven);
+        assert!(matches!(
+            chain.blocks[2].signer,
+            Signer::Key {
+                is_delegator: false,
+                ..
+            }
+        ));
+        assert!(!chain.blocks[2].delegation_proven);
+        assert!(chain.blocks[2].describe().contains("claimed"));
+    }
+    // With the key bound by the root-signed grant, the same hop is proven.
+    let bound = Grant::new("alice", "mallory")
+        .agent_key(mallory.public())
+        .right("a/*", "read")
+        .mint(&root)
+        .unwrap();
+    let next = bound
+        .delegate(&Hop::to("x").right("a/*", "read"), Some(&mallory))
+        .unwrap();
+    let text = next.to_base64().unwrap();
+    let chain = inspect(&text, Some(&root.public())).unwrap();
+    assert!(matches!(
+        chain.blocks[1].signer,
+        Signer::Key {
+            is_delegator: true,
+            ..
+        }
+    ));
+    assert!(chain.blocks[1].delegation_proven);
+    // Unverified, nothing is proven.
+    let chain = inspect(&text, None).unwrap();
+    assert!(!chain.blocks[0].delegation_proven && !chain.blocks[1].delegation_proven);
+}
+
+#[test]
+fn block_descriptions_escape_names() {
+    let root = KeyPair::generate();
+    let token = Grant::new("al\nice", "a\u{1b}[2J\u{202e}b")
+        .right("x", "read")
+        .mint(&root)
+        .unwrap();
+    let text = token.chain().blocks[0].describe();
+    assert!(!text.contains(['\n', '\u{1b}', '\u{202e}']), "{text}");
+    assert!(text.contains("al\\u{a}ice"), "{text}");
+}

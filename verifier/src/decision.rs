@@ -334,12 +334,12 @@ impl Decision {
                 Some(cap) => {
                     let range = match (cap.min, cap.max) {
                         (Some(min), Some(max)) => format!("between {min} and {max}"),
-                        (Some(min), None) => format!("at least {min}"),
-                        (None, Some(max)) => format!("at most {max}"),
-                        (None, None) => "bounded".to_owned(),
+                        (Some(min), None) => format!("at a minimum of {min}"),
+                        (None, Some(max)) => format!("at {max}"),
+                        (None, None) => "within bounds".to_owned(),
                     };
                     format!(
-                        "{who} requires {} {range} for {} on {}; the request's {} is missing or \
+                        "{who} caps {} {range} for {} on {}; the request's {} is missing or \
                          out of bounds (the request was {request})",
                         escape(&cap.name),
                         escape(&cap.operation),
