@@ -144,20 +144,21 @@ impl TokenSource {
     }
 }
 
-/// Parses a public key argument: `ed25519/<hex>`, 64 hex digits, PEM, or
-/// `@FILE` (or a path to an existing file) holding one of those.
+/// Parses a public key argument: `ed25519/<hex>`, PEM, or `@FILE` (or a
+/// path to an existing file) holding one of those. Anything that is or may
+/// be a private key (`ed25519-private/...`, a private-key PEM, bare hex) is
+/// refused, and the refused value is never echoed.
 pub fn public_key(arg: &str, option: &str) -> CliResult<PublicKey> {
     let trimmed = arg.trim();
-    if trimmed.starts_with("ed25519-private/")
-        || (trimmed.contains("-----BEGIN") && trimmed.contains("PRIVATE KEY"))
-    {
-        return Err(CliError::usage(format!(
-            "{option} expects a public key, but the value looks like a private key; never pass \
-             secrets as arguments"
-        )));
-    }
     if let Some(path) = trimmed.strip_prefix('@') {
         return load_public_key_file(Path::new(path), option);
+    }
+    if looks_like_secret(trimmed) {
+        return Err(CliError::usage(format!(
+            "{option} expects a public key, but the value looks like a private key (or is bare \
+             hex, which may be one); never pass secrets as arguments; a public key is written \
+             ed25519/<64 hex digits> or as a PEM public key"
+        )));
     }
     match PublicKey::from_text(trimmed) {
         Ok(key) => Ok(key),
@@ -171,15 +172,16 @@ pub fn public_key(arg: &str, option: &str) -> CliResult<PublicKey> {
 
 fn load_public_key_file(path: &Path, option: &str) -> CliResult<PublicKey> {
     let text = read_text_file(path, "public key file")?;
-    if looks_like_secret(&text) && !text.trim().starts_with("ed25519/") && text.trim().len() != 64 {
+    if looks_like_secret(&text) {
         return Err(CliError::usage(format!(
-            "{option}: {} holds a private key, not a public key",
+            "{option}: {} holds a private key (or bare hex, which may be one), not a public key; \
+             pass the public key (`agentcap keys public --key-file FILE` prints it)",
             path.display()
         )));
     }
-    PublicKey::from_text(&text).map_err(|_| {
+    PublicKey::from_text(&text).map_err(|e| {
         CliError::usage(format!(
-            "{option}: {} does not hold a public key",
+            "{option}: {} does not hold a public key ({e})",
             path.display()
         ))
     })

@@ -47,9 +47,19 @@ pub fn note(format: Format, text: impl AsRef<str>) {
     }
 }
 
-/// RFC 3339, to the second, UTC.
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z).
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
+/// RFC 3339, to the second, UTC. Total: a time RFC 3339 cannot write (a
+/// token may state any date) is shown as Unix seconds instead.
 pub fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(at).to_string()
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) if since.as_secs() <= LAST_RFC3339_SECOND => {
+            humantime::format_rfc3339_seconds(at).to_string()
+        }
+        Ok(since) => format!("unix time {}", since.as_secs()),
+        Err(before) => format!("unix time -{}", before.duration().as_secs()),
+    }
 }
 
 /// "in 59m 58s" or "expired 3s ago".
@@ -59,6 +69,11 @@ pub fn relative(at: SystemTime) -> String {
         Ok(ahead) => format!("in {}", short(ahead)),
         Err(e) => format!("{} ago", short(e.duration())),
     }
+}
+
+/// Token content made safe to print (see [`agentcap::display::escape`]).
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    agentcap::display::escape(text)
 }
 
 /// A duration rounded to the second.

@@ -88,7 +88,7 @@ fn delegation(s: &Scratch) {
         "--right",
         "payments/charge:write",
         "--cap",
-        "write:amount<=500",
+        "payments/charge:write:amount<=500",
         "--ttl",
         "1h",
         "--intent",
@@ -333,7 +333,11 @@ fn mint_attenuate_and_inspect_show_the_whole_chain() {
     let blocks = v["blocks"].as_array().unwrap();
     assert_eq!(blocks.len(), 3);
     assert_eq!(blocks[0]["signer"]["kind"], "root");
-    assert_eq!(blocks[0]["caps"], serde_json::json!(["write:amount<=500"]));
+    assert_eq!(
+        blocks[0]["caps"],
+        serde_json::json!(["payments/charge:write:amount<=500"])
+    );
+    assert_eq!(blocks[1]["delegation_proven"], true);
     assert_eq!(blocks[1]["signer"]["is_delegator"], true);
     assert_eq!(
         blocks[2]["rights"],
@@ -813,4 +817,403 @@ fn a_private_key_is_never_written_to_stdout_or_accepted_as_a_public_key() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("looks like a private key"));
+}
+
+/// Mints with `extra` arguments (root key `root.key`), returns the token.
+fn mint(s: &Scratch, user: &str, agent: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "mint",
+        "--root-key-file",
+        "root.key",
+        "--user",
+        user,
+        "--agent",
+        agent,
+        "--ttl",
+        "1h",
+    ];
+    args.extend_from_slice(extra);
+    s.json(&args)["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_cap_on_one_tool_does_not_block_another_tool_with_the_same_operation() {
+    let s = Scratch::new();
+    s.key("root.key");
+    let token = mint(
+        &s,
+        "alice",
+        "assistant",
+        &[
+            "--right",
+            "tools/*:call",
+            "--cap",
+            "tools/buy:call:max_price<=500",
+        ],
+    );
+    s.write("t", &token);
+    assert_eq!(verify_json(&s, "@t", "tools/search:call", &[]).0, 0);
+    let (code, v) = verify_json(&s, "@t", "tools/buy:call", &["--fact", "max_price=600"]);
+    assert_eq!(code, 1);
+    let why = v["explanation"].as_str().unwrap();
+    assert!(
+        why.contains("on tools/buy") && why.contains("caps max_price at 500"),
+        "{why}"
+    );
+    assert_eq!(
+        verify_json(&s, "@t", "tools/buy:call", &["--fact", "max_price=500"]).0,
+        0
+    );
+    // The old form still reads, meaning every resource.
+    let old = mint(
+        &s,
+        "alice",
+        "assistant",
+        &["--right", "tools/*:call", "--cap", "call:max_price<=5"],
+    );
+    s.write("old", &old);
+    let v = s.json(&["inspect", "@old"]);
+    assert_eq!(
+        v["blocks"][0]["caps"],
+        serde_json::json!(["*:call:max_price<=5"])
+    );
+}
+
+#[test]
+fn below_minimum_amounts_are_refused_and_looser_caps_cannot_be_delegated() {
+    let s = Scratch::new();
+    s.key("root.key");
+    let token = mint(
+        &s,
+        "alice",
+        "shopper",
+        &[
+            "--right",
+            "payments/charge:write",
+            "--cap",
+            "payments/charge:write:10<=amount<=500",
+        ],
+    );
+    s.write("t", &token);
+    for amount in ["amount=-100000", "amount=9"] {
+        let (code, v) = verify_json(&s, "@t", "payments/charge:write", &["--fact", amount]);
+        assert_eq!(code, 1, "{amount}: {v}");
+    }
+    assert_eq!(
+        verify_json(&s, "@t", "payments/charge:write", &["--fact", "amount=10"]).0,
+        0
+    );
+    s.cmd()
+        .args([
+            "attenuate",
+            "@t",
+            "--to",
+            "sub",
+            "--right",
+            "payments/charge:write",
+            "--cap",
+            "payments/*:write:0<=amount<=100",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("looser"));
+}
+
+/// A name that, printed raw, would end its line and forge a signed hop.
+const FORGERY: &str = "evil\n   └─ → travel-assistant   [block 1 · hop · signed by travel-assistant's key ✓]\u{1b}[2K\u{202e}";
+
+fn assert_no_forgery(text: &str) {
+    assert!(!text.contains('\u{1b}'), "escape sequence printed: {text}");
+    assert!(!text.contains('\u{202e}'), "bidi override printed: {text}");
+    assert!(
+        !text.contains("\n   └─ → travel-assistant"),
+        "forged line printed: {text}"
+    );
+}
+
+#[test]
+fn names_cannot_forge_lines_or_drive_the_terminal() {
+    let s = Scratch::new();
+    s.key("root.key");
+    let token = mint(
+        &s,
+        FORGERY,
+        FORGERY,
+        &["--right", "flights/*:read", "--intent", FORGERY],
+    );
+    s.write("t0", &token);
+    let child = s.json(&[
+        "attenuate",
+        "@t0",
+        "--to",
+        FORGERY,
+        "--right",
+        "flights/*:read",
+    ]);
+    s.write("t1", child["token"].as_str().unwrap());
+    for args in [
+        vec!["inspect", "@t1", "--root-public-key", "@root.key.pub"],
+        vec!["inspect", "@t1"],
+    ] {
+        let out = s.cmd().args(&args).assert().success().get_output().clone();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_no_forgery(&stdout);
+        assert!(stdout.contains("evil\\u{a}"), "{stdout}");
+    }
+    // JSON stays exact.
+    let v = s.json(&["inspect", "@t1"]);
+    assert_eq!(v["user"], FORGERY);
+    // The verifier's explanation is escaped.
+    let (_, v) = verify_json(&s, "@t1", "flights/x:read", &[]);
+    assert_no_forgery(v["explanation"].as_str().unwrap());
+    let (_, v) = verify_json(&s, "@t1", "hotels/x:read", &[]);
+    assert_no_forgery(v["explanation"].as_str().unwrap());
+}
+
+#[test]
+fn a_hop_bound_by_a_claimed_key_is_not_shown_as_proven() {
+    let s = Scratch::new();
+    s.key("root.key");
+    let mallory = s.key("mallory.key");
+    // The grant binds no key; an unsigned hop then claims one for "mallory".
+    let token = mint(
+        &s,
+        "alice",
+        "travel-assistant",
+        &["--right", "flights/*:read"],
+    );
+    s.write("t0", &token);
+    let t1 = s.json(&[
+        "attenuate",
+        "@t0",
+        "--to",
+        "mallory",
+        "--to-public-key",
+        &mallory,
+        "--right",
+        "flights/*:read",
+    ]);
+    s.write("t1", t1["token"].as_str().unwrap());
+    let t2 = s.json(&[
+        "attenuate",
+        "@t1",
+        "--to",
+        "x",
+        "--signing-key-file",
+        "mallory.key",
+        "--right",
+        "flights/*:read",
+    ]);
+    s.write("t2", t2["token"].as_str().unwrap());
+    let v = s.json(&["inspect", "@t2", "--root-public-key", "@root.key.pub"]);
+    assert_eq!(v["verified"], true);
+    let blocks = v["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["delegation_proven"], true);
+    assert_eq!(blocks[1]["delegation_proven"], false);
+    assert_eq!(blocks[1]["holder_key_proven"], false);
+    assert_eq!(blocks[2]["signer"]["is_delegator"], false);
+    assert_eq!(blocks[2]["delegation_proven"], false);
+    let out = s
+        .cmd()
+        .args(["inspect", "@t2", "--root-public-key", "@root.key.pub"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let hop2 = stdout.lines().find(|l| l.contains("[block 2")).unwrap();
+    assert!(
+        !hop2.contains('✓') && !hop2.contains("mallory's key"),
+        "{hop2}"
+    );
+    assert!(stdout.contains("(a claim, not proven)"), "{stdout}");
+}
+
+/// A raw biscuit-auth token in agentcap's vocabulary whose expiry is `expires`.
+fn raw_token(root: &biscuit_auth::KeyPair, expires: u64) -> String {
+    use agentcap::vocabulary::{self, fact};
+    use biscuit_auth::builder::Term;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let right = agentcap::Right::new("flights/*", "read").unwrap();
+    let block = biscuit_auth::builder::BlockBuilder::new()
+        .fact(vocabulary::fact(fact::SCHEMA, vec![Term::Integer(1)]))
+        .unwrap()
+        .fact(vocabulary::fact(
+            fact::USER,
+            vec![Term::Str("alice".into())],
+        ))
+        .unwrap()
+        .fact(vocabulary::fact(fact::AGENT, vec![Term::Str("bot".into())]))
+        .unwrap()
+        .fact(vocabulary::fact(fact::ISSUED_AT, vec![Term::Date(now)]))
+        .unwrap()
+        .check(vocabulary::expiry_check(expires))
+        .unwrap()
+        .check(vocabulary::rights_check(&[right]))
+        .unwrap();
+    biscuit_auth::Biscuit::builder()
+        .merge(block)
+        .build(root)
+        .unwrap()
+        .to_base64()
+        .unwrap()
+}
+
+#[test]
+fn a_token_expiring_after_year_9999_is_shown_without_a_panic() {
+    let s = Scratch::new();
+    let root = biscuit_auth::KeyPair::new();
+    s.write("root.key.pub", &root.public().to_string());
+    for expires in [253_402_300_800 + 3600, i64::MAX as u64, u64::MAX] {
+        s.write("t", &raw_token(&root, expires));
+        for format in ["human", "json"] {
+            let code = s
+                .cmd()
+                .args(["inspect", "@t", "--root-public-key", "@root.key.pub"])
+                .args(["--format", format])
+                .output()
+                .unwrap()
+                .status
+                .code();
+            assert!(matches!(code, Some(0 | 1)), "inspect {expires}: {code:?}");
+            let code = s
+                .cmd()
+                .args(["verify", "@t", "--root-public-key", "@root.key.pub"])
+                .args(["--request", "flights/x:read", "--format", format])
+                .output()
+                .unwrap()
+                .status
+                .code();
+            assert!(matches!(code, Some(0 | 1)), "verify {expires}: {code:?}");
+        }
+    }
+    // The first one reads fine, its date shown as Unix seconds.
+    s.write("t", &raw_token(&root, 253_402_300_800 + 3600));
+    s.cmd()
+        .args(["inspect", "@t", "--root-public-key", "@root.key.pub"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("unix time 253402304400"));
+}
+
+#[test]
+fn a_private_key_or_bare_hex_is_refused_as_a_public_key_without_echo() {
+    let s = Scratch::new();
+    s.key("root.key");
+    s.cmd()
+        .args([
+            "keys",
+            "generate",
+            "--out",
+            "agent.pem",
+            "--pem",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success();
+    let secret = s.read("root.key");
+    let hex = secret
+        .trim()
+        .trim_start_matches("ed25519-private/")
+        .to_owned();
+    s.write("bare.hex", &hex);
+    for arg in ["@root.key", "@bare.hex", "@agent.pem", "bare.hex"] {
+        let out = s
+            .cmd()
+            .args([
+                "mint",
+                "--root-key-file",
+                "root.key",
+                "--user",
+                "alice",
+                "--agent",
+                "bot",
+                "--right",
+                "a:read",
+                "--agent-public-key",
+                arg,
+            ])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!stderr.contains(&hex[..16]), "{arg}: {stderr}");
+        assert!(out.stdout.is_empty(), "{arg}: a token was minted");
+    }
+    // Bare hex as the argument itself: refused, not echoed.
+    let out = s
+        .cmd()
+        .args(["inspect", "x", "--root-public-key", &hex])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(!String::from_utf8(out.stderr).unwrap().contains(&hex[..16]));
+    // The documented flow still works: `keys generate` prints ed25519/<hex>.
+    s.key("agent.key");
+    mint(
+        &s,
+        "alice",
+        "bot",
+        &["--right", "a:read", "--agent-public-key", "@agent.key.pub"],
+    );
+}
+
+#[test]
+fn audit_query_shows_claimed_names_as_such_and_escaped() {
+    let s = Scratch::new();
+    let record = serde_json::json!({
+        "time": "2026-01-01T10:00:00Z",
+        "decision": "deny",
+        "reason": "bad_signature",
+        "user": FORGERY,
+        "agents": ["travel-assistant", FORGERY],
+        "chain_verified": false,
+        "user_proven": false,
+        "agents_proven": [false, false],
+        "resource": "payments/charge",
+        "operation": "write",
+    });
+    let proven = serde_json::json!({
+        "time": "2026-01-01T10:00:00Z",
+        "decision": "allow",
+        "reason": "allowed",
+        "user": "bob",
+        "agents": ["mailer", "helper"],
+        "chain_verified": true,
+        "user_proven": true,
+        "agents_proven": [true, false],
+        "resource": "mail",
+        "operation": "read",
+        "time_overflow": 1,
+    });
+    let huge_time = r#"{"time": 18446744073709551615, "decision": "allow", "user": "carol"}"#;
+    s.write("audit.jsonl", &format!("{record}\n{proven}\n{huge_time}\n"));
+    let out = s
+        .cmd()
+        .args(["audit", "query", "--log", "audit.jsonl"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_no_forgery(&stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].contains("evil\\u{a}") && lines[0].contains("(claimed)"));
+    assert!(
+        lines[0].contains("travel-assistant (claimed)"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("bob → mailer → helper (claimed)"),
+        "{}",
+        lines[1]
+    );
 }

@@ -16,7 +16,7 @@ fn grant() -> Grant {
     Grant::new("alice", "travel-assistant")
         .right("flights/*", "read")
         .right("payments/charge", "write")
-        .cap("write", "amount", 500)
+        .cap("payments/charge:write", "amount", 500)
         .ttl(Duration::from_secs(3600))
         .max_depth(5)
         .intent("Book me a flight to Lisbon under 500 EUR")

@@ -34,7 +34,7 @@ fn run() -> Result<(), Error> {
         .right("flights/*", "read")
         .right("hotels/*", "read")
         .right("payments/charge", "write")
-        .cap("write", "amount", 500)
+        .cap("payments/charge:write", "amount", 500)
         .ttl(Duration::from_secs(3600))
         .max_depth(3)
         .intent("Book me a flight to Lisbon in December under 500 EUR")

@@ -11,10 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use biscuit_auth::format::schema;
 use prost::Message;
 
+use crate::display::escape;
 use crate::error::Error;
 use crate::keys::PublicKey;
 use crate::rights::{Cap, Right, validate_name};
-use crate::vocabulary::{SCHEMA_VERSION, fact};
+use crate::vocabulary::{self, SCHEMA_VERSION, fact};
 
 /// A token read as a delegation chain.
 ///
@@ -110,8 +111,11 @@ pub enum Signer {
     Key {
         /// The signing key.
         key: PublicKey,
-        /// Whether it is the key the chain binds to the delegating holder,
-        /// i.e. the block proves who delegated.
+        /// Whether the block is a hop and `key` is the delegating holder's
+        /// *proven* key: the chain is verified, and every binding from the
+        /// root-signed grant down to this holder's key was itself signed by
+        /// the key before it. Only then does the block prove who delegated;
+        /// otherwise the binding it relies on is a claim.
         is_delegator: bool,
     },
 }
@@ -129,6 +133,16 @@ pub struct ChainBlock {
     pub holder: String,
     /// The key bound to the holder after this block, if any.
     pub holder_key: Option<PublicKey>,
+    /// Whether [`ChainBlock::holder_key`] is proven to be the holder's: bound
+    /// by the verified root-signed grant, or by a hop signed by the previous
+    /// holder's proven key. False when there is no key, or its binding is
+    /// a claim.
+    pub holder_key_proven: bool,
+    /// Whether the block is a delegation whose delegator is proven: the
+    /// verified authority block, or a hop signed by the previous holder's
+    /// proven key. False for unsigned hops, hops signed by other keys, and
+    /// blocks that delegate nothing.
+    pub delegation_proven: bool,
     /// Who signed the block.
     pub signer: Signer,
     /// Whether the block's signatures were verified (see [`Chain::verified`]).
@@ -160,13 +174,30 @@ impl ChainBlock {
     }
 
     /// Who this block is, in words: "the grant from alice to assistant",
-    /// "hop 2 (assistant → search)", "the narrowing by search", ...
+    /// "hop 2 (assistant → search)", "the narrowing by search", ... Names
+    /// are [`escape`]d; an unproven hop is marked as a claim.
     pub fn describe(&self) -> String {
         match (&self.kind, &self.delegation) {
-            (BlockKind::Authority, Some(d)) => format!("the grant from {} to {}", d.from, d.to),
-            (BlockKind::Hop, Some(d)) => format!("hop {} ({} → {})", d.depth, d.from, d.to),
+            (BlockKind::Authority, Some(d)) => {
+                format!("the grant from {} to {}", escape(&d.from), escape(&d.to))
+            }
+            (BlockKind::Hop, Some(d)) => format!(
+                "hop {} ({} → {}{})",
+                d.depth,
+                escape(&d.from),
+                escape(&d.to),
+                if self.delegation_proven {
+                    ""
+                } else {
+                    ", claimed"
+                }
+            ),
             (BlockKind::Narrowing, _) => {
-                format!("the narrowing by {} (block {})", self.holder, self.index)
+                format!(
+                    "the narrowing by {} (block {})",
+                    escape(&self.holder),
+                    self.index
+                )
             }
             (BlockKind::Attestation, _) => format!("the attestation in block {}", self.index),
             _ => format!("block {}", self.index),
@@ -218,14 +249,88 @@ impl Chain {
         self.blocks.iter().filter_map(|b| b.expires_at).min()
     }
 
-    /// The tightest cap on `operation`'s quantity `name` stated in the chain.
-    pub fn cap(&self, operation: &str, name: &str) -> Option<i64> {
-        self.blocks
+    /// The caps that concern a request for `operation` on the concrete
+    /// `resource`, with the index of the block stating each.
+    pub fn caps_for<'a>(
+        &'a self,
+        resource: &'a str,
+        operation: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a Cap)> + 'a {
+        self.blocks.iter().flat_map(move |b| {
+            b.caps
+                .iter()
+                .filter(move |c| c.applies_to(resource, operation))
+                .map(move |c| (b.index, c))
+        })
+    }
+
+    /// Whether the chain's caps, as stated, are tightened by `cap` no less
+    /// than by what already holds: `Some(parent)` names a stated cap
+    /// `cap` would loosen (see [`Cap::is_looser_than`]).
+    pub fn loosened_by(&self, cap: &Cap) -> Option<String> {
+        let overlapping: Vec<&Cap> = self
+            .blocks
             .iter()
             .flat_map(|b| &b.caps)
-            .filter(|c| c.operation == operation && c.name == name)
-            .map(|c| c.max)
-            .min()
+            .filter(|held| held.overlaps(cap))
+            .collect();
+        if let Some(parent) = overlapping.iter().find(|held| cap.is_looser_than(held)) {
+            return Some(parent.to_string());
+        }
+        // Without a cap stating a lower bound, negative values are refused.
+        if cap.min.is_some_and(|min| min < 0) && overlapping.is_empty() {
+            return Some(format!(
+                "{}:{}: no negative {}",
+                cap.resource, cap.operation, cap.name
+            ));
+        }
+        None
+    }
+
+    /// The rule on quantities that a cap's Datalog check cannot state: a
+    /// negative quantity is refused unless the grant (the authority block)
+    /// has a cap on it that applies to the request and allows the value, and
+    /// every cap on it in the chain that applies states a lower bound (a cap
+    /// without one refuses negative values). Bounds themselves are enforced
+    /// by the caps' checks in the token.
+    ///
+    /// Both [`Token::check`](crate::Token::check) and the verifier call this
+    /// after the token's checks pass. Anchoring the permission in the
+    /// authority block keeps attenuation monotone: no appended block can
+    /// allow a negative value the grant does not.
+    pub fn check_quantities(
+        &self,
+        resource: &str,
+        operation: &str,
+        quantities: &[(String, i64)],
+    ) -> Result<(), Error> {
+        for (name, value) in quantities {
+            if *value >= 0 {
+                continue;
+            }
+            let mut granted = false;
+            for (block, cap) in self.caps_for(resource, operation) {
+                if cap.name != *name {
+                    continue;
+                }
+                if cap.min.is_none_or(|min| min > *value) {
+                    return Err(Error::QuantityRefused {
+                        name: name.clone(),
+                        value: *value,
+                        reason: "below the lower bound of a cap (a cap without one refuses                                  negative values)",
+                    });
+                }
+                granted |= block == 0;
+            }
+            if !granted {
+                return Err(Error::QuantityRefused {
+                    name: name.clone(),
+                    value: *value,
+                    reason: "negative, and no cap of the grant allows negative values",
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Whether every block that states rights states one covering `right`:
@@ -353,7 +458,7 @@ enum Value {
     Int(i64),
     Date(u64),
     Bytes(Vec<u8>),
-    Variable(u32),
+    Variable(String),
     Other,
 }
 
@@ -364,11 +469,13 @@ struct Statements {
 }
 
 /// A check, decoded far enough to recognise the shapes agentcap writes.
+#[derive(Debug, PartialEq)]
 struct CheckShape {
     kind_is_one: bool,
     queries: Vec<QueryShape>,
 }
 
+#[derive(Debug, PartialEq)]
 struct QueryShape {
     scoped: bool,
     body: Vec<(String, Vec<Value>)>,
@@ -378,6 +485,7 @@ struct QueryShape {
 #[derive(Debug, Clone, PartialEq)]
 enum OpShape {
     Value(Value),
+    Unary(i32),
     Binary(i32),
     Other,
 }
@@ -452,7 +560,7 @@ fn decode_block(
             Some(Content::Integer(n)) => Value::Int(*n),
             Some(Content::Date(d)) => Value::Date(*d),
             Some(Content::Bytes(b)) => Value::Bytes(b.clone()),
-            Some(Content::Variable(v)) => Value::Variable(*v),
+            Some(Content::Variable(v)) => Value::Variable(symbol(u64::from(*v))?),
             _ => Value::Other,
         })
     };
@@ -481,6 +589,7 @@ fn decode_block(
                     use schema::op::Content;
                     ops.push(match &op.content {
                         Some(Content::Value(term)) => OpShape::Value(value(term)?),
+                        Some(Content::Unary(unary)) => OpShape::Unary(unary.kind),
                         Some(Content::Binary(binary)) => OpShape::Binary(binary.kind),
                         _ => OpShape::Other,
                     });
@@ -516,8 +625,52 @@ enum Enforced {
 
 use biscuit_auth::format::schema::op_binary::Kind as BinaryKind;
 
-fn binary_is(op: &OpShape, kind: BinaryKind) -> bool {
-    *op == OpShape::Binary(kind as i32)
+/// The shape of a check built by [`crate::vocabulary`], in the terms a
+/// decoded check is read in: recognition rebuilds a candidate check with the
+/// vocabulary's own builder and compares, so what agentcap writes and what
+/// it recognises have one definition.
+fn shape_of(check: &biscuit_auth::builder::Check) -> CheckShape {
+    use biscuit_auth::builder::{Binary, CheckKind, Op, Term, Unary};
+    let term = |t: &Term| match t {
+        Term::Str(s) => Value::Str(s.clone()),
+        Term::Integer(n) => Value::Int(*n),
+        Term::Date(d) => Value::Date(*d),
+        Term::Bytes(b) => Value::Bytes(b.clone()),
+        Term::Variable(v) => Value::Variable(v.clone()),
+        _ => Value::Other,
+    };
+    let op = |o: &Op| match o {
+        Op::Value(t) => OpShape::Value(term(t)),
+        Op::Unary(Unary::Negate) => OpShape::Unary(schema::op_unary::Kind::Negate as i32),
+        Op::Binary(b) => match b {
+            Binary::LessOrEqual => OpShape::Binary(BinaryKind::LessOrEqual as i32),
+            Binary::GreaterOrEqual => OpShape::Binary(BinaryKind::GreaterOrEqual as i32),
+            Binary::NotEqual => OpShape::Binary(BinaryKind::NotEqual as i32),
+            Binary::Prefix => OpShape::Binary(BinaryKind::Prefix as i32),
+            _ => OpShape::Other,
+        },
+        _ => OpShape::Other,
+    };
+    CheckShape {
+        kind_is_one: matches!(check.kind, CheckKind::One),
+        queries: check
+            .queries
+            .iter()
+            .map(|rule| QueryShape {
+                scoped: !rule.scopes.is_empty(),
+                body: rule
+                    .body
+                    .iter()
+                    .map(|p| (p.name.clone(), p.terms.iter().map(term).collect()))
+                    .collect(),
+                expressions: rule
+                    .expressions
+                    .iter()
+                    .map(|e| e.ops.iter().map(op).collect())
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 /// Recognises the checks [`crate::vocabulary`] writes; anything else is `None`.
@@ -526,66 +679,84 @@ fn recognise(check: &CheckShape) -> Option<Enforced> {
     if !check.kind_is_one || check.queries.iter().any(|q| q.scoped) {
         return None;
     }
-    match check.queries.as_slice() {
-        [q] if matches!(q.body.as_slice(), [(name, _)] if name == request::TIME) => {
-            match (q.body.as_slice(), q.expressions.as_slice()) {
-                ([(_, t)], [e]) => match (t.as_slice(), e.as_slice()) {
-                    (
-                        [Value::Variable(a)],
-                        [
-                            OpShape::Value(Value::Variable(b)),
-                            OpShape::Value(Value::Date(d)),
-                            op,
-                        ],
-                    ) if a == b && binary_is(op, BinaryKind::LessOrEqual) => {
-                        Some(Enforced::Expiry(*d))
-                    }
-                    _ => None,
-                },
-                _ => None,
-            }
+    let first = check.queries.first()?;
+    match first.body.as_slice() {
+        [(name, _)] if name == request::TIME => {
+            let date = match first.expressions.first()?.as_slice() {
+                [_, OpShape::Value(Value::Date(d)), _] => *d,
+                _ => return None,
+            };
+            (shape_of(&vocabulary::expiry_check(date)) == *check).then_some(Enforced::Expiry(date))
         }
-        [q0, q1]
-            if q0.body.len() == 1
-                && q0.body[0].0 == request::OPERATION
-                && q1.body.len() == 1
-                && q1.body[0].0 == request::QUANTITY =>
-        {
-            recognise_cap(q0, q1)
+        [(name, _)] if name == request::OPERATION => recognise_cap(check).map(Enforced::Cap),
+        _ => {
+            let rights = check
+                .queries
+                .iter()
+                .map(recognise_right)
+                .collect::<Option<Vec<_>>>()?;
+            (shape_of(&vocabulary::rights_check(&rights)) == *check)
+                .then_some(Enforced::Rights(rights))
         }
-        queries => queries
-            .iter()
-            .map(recognise_right)
-            .collect::<Option<Vec<_>>>()
-            .map(Enforced::Rights),
     }
 }
 
-fn recognise_cap(q0: &QueryShape, q1: &QueryShape) -> Option<Enforced> {
-    let operation = match (q0.body[0].1.as_slice(), q0.expressions.as_slice()) {
-        ([Value::Variable(a)], [e]) => match e.as_slice() {
-            [
-                OpShape::Value(Value::Variable(b)),
-                OpShape::Value(Value::Str(op)),
-                kind,
-            ] if a == b && binary_is(kind, BinaryKind::NotEqual) => op,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    match (q1.body[0].1.as_slice(), q1.expressions.as_slice()) {
-        ([Value::Str(name), Value::Variable(a)], [e]) => match e.as_slice() {
-            [
-                OpShape::Value(Value::Variable(b)),
-                OpShape::Value(Value::Int(max)),
-                kind,
-            ] if a == b && binary_is(kind, BinaryKind::LessOrEqual) => {
-                Cap::new(operation, name, *max).ok().map(Enforced::Cap)
-            }
+/// Reads a candidate cap from a check's literals, then accepts it only if
+/// [`vocabulary::cap_check`] rebuilds exactly this check.
+fn recognise_cap(check: &CheckShape) -> Option<Cap> {
+    use crate::vocabulary::request;
+    let mut operation = None;
+    let mut resource = None;
+    let mut name = None;
+    let (mut min, mut max) = (None, None);
+    for q in &check.queries {
+        let [(predicate, terms)] = q.body.as_slice() else {
+            return None;
+        };
+        let literal = |e: &[OpShape]| match e {
+            [_, OpShape::Value(v), ..] => Some(v.clone()),
             _ => None,
-        },
-        _ => None,
+        };
+        match predicate.as_str() {
+            request::OPERATION => match literal(q.expressions.first()?)? {
+                Value::Str(op) => operation = Some(op),
+                _ => return None,
+            },
+            request::RESOURCE => {
+                let e = q.expressions.first()?;
+                match (literal(e)?, e.len()) {
+                    (Value::Str(exact), 3) => resource = Some(exact),
+                    (Value::Str(prefix), 4) => resource = Some(format!("{prefix}*")),
+                    _ => return None,
+                }
+            }
+            request::QUANTITY => {
+                let [Value::Str(n), _] = terms.as_slice() else {
+                    return None;
+                };
+                name = Some(n.clone());
+                for e in &q.expressions {
+                    match (literal(e)?, e.get(2)) {
+                        (Value::Int(v), Some(op)) if binary_is(op, BinaryKind::GreaterOrEqual) => {
+                            min = Some(v)
+                        }
+                        (Value::Int(v), Some(op)) if binary_is(op, BinaryKind::LessOrEqual) => {
+                            max = Some(v)
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => return None,
+        }
     }
+    let resource = resource.unwrap_or_else(|| "*".to_owned());
+    let cap = Cap::new(&resource, &operation?, &name?, min, max).ok()?;
+    (shape_of(&vocabulary::cap_check(&cap)) == *check).then_some(cap)
+}
+
+fn binary_is(op: &OpShape, kind: BinaryKind) -> bool {
+    *op == OpShape::Binary(kind as i32)
 }
 
 fn recognise_right(q: &QueryShape) -> Option<Right> {
@@ -778,6 +949,8 @@ fn read_authority(
             to: agent.clone(),
         }),
         holder: agent,
+        holder_key_proven: verified && holder_key.is_some(),
+        delegation_proven: verified,
         holder_key,
         signer: Signer::Root {
             key_id: token.root_key_id,
@@ -889,12 +1062,18 @@ fn read_block(
             (previous_holder, previous_key)
         }
     };
+    // A binding is proven only down an unbroken line of proven keys.
+    let previous_proven = verified && chain.blocks.last().is_some_and(|b| b.holder_key_proven);
+    let is_delegator = matches!(signer_key, Some(key) if kind == BlockKind::Hop
+        && previous_proven
+        && previous_key == Some(key));
     let signer = match signer_key {
         None => Signer::Holder,
-        Some(key) => Signer::Key {
-            is_delegator: kind == BlockKind::Hop && previous_key == Some(key),
-            key,
-        },
+        Some(key) => Signer::Key { is_delegator, key },
+    };
+    let holder_key_proven = match kind {
+        BlockKind::Hop => is_delegator && holder_key.is_some(),
+        _ => previous_proven,
     };
     Ok(ChainBlock {
         index,
@@ -902,6 +1081,8 @@ fn read_block(
         delegation,
         holder,
         holder_key,
+        holder_key_proven,
+        delegation_proven: kind == BlockKind::Hop && is_delegator,
         signer,
         verified,
         rights: restrictions.rights,

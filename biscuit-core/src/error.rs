@@ -115,17 +115,25 @@ pub enum Error {
         /// The right that was asked for.
         right: Right,
     },
-    /// A hop asks for a cap looser than its parent's.
-    #[error("cap {operation}:{name}<={requested} is looser than the parent's {name}<={parent}")]
+    /// A hop asks for a cap looser than its parent's: wider bounds for a
+    /// request both concern.
+    #[error("cap {requested} is looser than the parent's {parent}")]
     CapExceedsParent {
-        /// The capped operation.
-        operation: String,
-        /// The capped quantity.
+        /// The cap asked for, in text form (names escaped).
+        requested: String,
+        /// The parent's cap it would loosen, in text form (names escaped).
+        parent: String,
+    },
+    /// A request's quantity is refused by the rule on negative values (see
+    /// [`Chain::check_quantities`](crate::Chain::check_quantities)).
+    #[error("quantity {name:?} = {value} refused: {reason}")]
+    QuantityRefused {
+        /// The quantity's name.
         name: String,
-        /// The maximum asked for.
-        requested: i64,
-        /// The parent's maximum.
-        parent: i64,
+        /// Its value.
+        value: i64,
+        /// Why.
+        reason: &'static str,
     },
     /// A hop or narrowing would outlive its parent.
     #[error("requested lifetime ends after the parent token expires")]

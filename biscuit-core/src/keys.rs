@@ -182,10 +182,26 @@ impl fmt::Debug for KeyPair {
 }
 
 impl PublicKey {
-    /// Parses `ed25519/<hex>`, bare hex (64 digits) or SPKI PEM.
+    /// Parses `ed25519/<hex>` or an SPKI PEM public key.
+    ///
+    /// Anything that is, or may be, a private key is refused, so that a
+    /// secret is never embedded in a token as if it were public: the
+    /// `ed25519-private/` form, a private-key PEM, and bare hex (64 hex
+    /// digits are as much a private key as a public one). The input is never
+    /// echoed in the error.
     pub fn from_text(text: &str) -> Result<Self, Error> {
         let text = text.trim();
+        if text.starts_with("ed25519-private/") || text.starts_with("secp256r1-private/") {
+            return Err(Error::InvalidKey(
+                "this is a private key; a public key (ed25519/<hex> or PEM) is expected",
+            ));
+        }
         let key = if text.starts_with("-----BEGIN") {
+            if text.contains("PRIVATE KEY") {
+                return Err(Error::InvalidKey(
+                    "this is a private key PEM; a public key (ed25519/<hex> or PEM) is expected",
+                ));
+            }
             biscuit_auth::PublicKey::from_pem(text)
                 .map_err(|_| Error::InvalidKey("not a PEM Ed25519 public key"))?
         } else {
@@ -194,7 +210,12 @@ impl PublicKey {
                 Some(_) => {
                     return Err(Error::InvalidKey("only ed25519/ public keys are supported"));
                 }
-                None => text,
+                None => {
+                    return Err(Error::InvalidKey(
+                        "bare hex is ambiguous (it may be a private key); write a public key \
+                         as ed25519/<hex> or PEM",
+                    ));
+                }
             };
             let bytes = hex::decode(hex).map_err(|_| Error::InvalidKey("public key is not hex"))?;
             Self::from_bytes(&bytes)?.0
@@ -332,5 +353,25 @@ mod tests {
         assert!(!err.to_string().contains("secret"));
         assert!(PublicKey::from_text("secp256r1/00").is_err());
         assert!(PublicKey::from_text("ed25519/0011").is_err());
+    }
+
+    #[test]
+    fn a_private_key_is_never_read_as_a_public_key() {
+        let key = KeyPair::generate();
+        let text = key.to_text();
+        let bare = text.trim_start_matches("ed25519-private/").to_owned();
+        let pem = key.to_pem().unwrap();
+        for secret in [text.as_str(), bare.as_str(), pem.as_str()] {
+            let err = PublicKey::from_text(secret).unwrap_err();
+            assert!(matches!(err, Error::InvalidKey(_)));
+            assert!(!err.to_string().contains(&bare[..16]), "{err}");
+        }
+        // Bare hex of a public key is refused too: it cannot be told apart.
+        let public_hex = hex::encode(key.public().to_bytes());
+        assert!(PublicKey::from_text(&public_hex).is_err());
+        assert_eq!(
+            PublicKey::from_text(&key.public().to_string()).unwrap(),
+            key.public()
+        );
     }
 }

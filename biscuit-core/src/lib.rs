@@ -23,6 +23,10 @@
 //!   delegated to whom, with what, signed by which key, verified or not.
 //! - [`Token::check`]: would this token allow a request? (The verifier crate
 //!   adds revocation, service policy and audit.)
+//! - [`display::escape`]: how token content is shown to a person, so that
+//!   names cannot forge lines or drive the terminal.
+//! - [`budget`]: what a token may ask of the Datalog engine, checked before
+//!   any Datalog runs.
 //! - [`HolderProof`]: the holder of a key-bound token signs each HTTP
 //!   request (RFC 9421 message signature over method, authority, path,
 //!   query, body digest and token, with a nonce), so that a service
@@ -48,7 +52,7 @@
 //!     .agent_key(assistant.public())
 //!     .right("flights/*", "read")
 //!     .right("payments/charge", "write")
-//!     .cap("write", "amount", 500)
+//!     .cap("payments/charge:write", "amount", 500)
 //!     .ttl(Duration::from_secs(3600))
 //!     .intent("Book me a flight to Lisbon under 500 EUR")
 //!     .mint(&root)?;
@@ -81,6 +85,7 @@
 
 pub mod budget;
 mod chain;
+pub mod display;
 mod error;
 mod keys;
 mod proof;

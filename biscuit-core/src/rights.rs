@@ -222,49 +222,169 @@ impl fmt::Display for Right {
     }
 }
 
-/// A numeric cap: when `operation` is requested, the request's quantity
-/// `name` must be present and at most `max` (e.g. `purchase`, `amount`, 500).
+/// A numeric cap: requests for `operation` on a resource matching `resource`
+/// must carry the quantity `name`, within `min..=max` (each bound optional,
+/// at least one stated). Requests for other resources or operations are not
+/// concerned.
+///
+/// Text form: `RESOURCE:OPERATION:BOUNDS`, with BOUNDS one of
+/// `NAME<=MAX`, `NAME>=MIN` or `MIN<=NAME<=MAX`; e.g.
+/// `payments/charge:write:10<=amount<=500` or `tools/*:call:max_price<=500`.
+/// The older `OPERATION:NAME<=MAX` is still read, meaning every resource (`*`).
+///
+/// A negative quantity is refused unless every cap on it that applies states
+/// a lower bound below zero, and the grant's own block has one such cap (see
+/// [`Chain::check_quantities`](crate::Chain::check_quantities)).
+///
+/// ```
+/// use agentcap::Cap;
+/// let cap: Cap = "payments/charge:write:10<=amount<=500".parse().unwrap();
+/// assert!(cap.applies_to("payments/charge", "write"));
+/// assert!(!cap.applies_to("payments/refund", "write"));
+/// assert_eq!((cap.min, cap.max), (Some(10), Some(500)));
+/// let old: Cap = "write:amount<=500".parse().unwrap();
+/// assert_eq!(old.to_string(), "*:write:amount<=500");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub struct Cap {
+    /// The resources the cap applies to.
+    pub resource: ResourcePattern,
     /// The operation the cap applies to.
     pub operation: String,
     /// The quantity it bounds.
     pub name: String,
-    /// The largest allowed value.
-    pub max: i64,
+    /// The smallest allowed value, if bounded below.
+    pub min: Option<i64>,
+    /// The largest allowed value, if bounded above.
+    pub max: Option<i64>,
 }
 
 impl Cap {
-    /// Builds a cap.
-    pub fn new(operation: &str, name: &str, max: i64) -> Result<Self, Error> {
+    /// Builds a cap on `operation` over the resources matching `resource`.
+    /// At least one bound is required, and `min <= max`.
+    pub fn new(
+        resource: &str,
+        operation: &str,
+        name: &str,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Result<Self, Error> {
+        let resource = ResourcePattern::parse(resource)?;
         validate_operation(operation)?;
         validate_name("cap name", name)?;
-        Ok(Cap {
-            operation: operation.to_owned(),
-            name: name.to_owned(),
-            max,
-        })
+        if name.contains([':', '<', '>', '=']) {
+            return Err(Error::InvalidName {
+                what: "cap name",
+                reason: "a cap name cannot contain `:`, `<`, `>` or `=`",
+            });
+        }
+        match (min, max) {
+            (None, None) => Err(Error::InvalidName {
+                what: "cap",
+                reason: "a cap states a lower bound, an upper bound, or both",
+            }),
+            (Some(min), Some(max)) if min > max => Err(Error::InvalidName {
+                what: "cap",
+                reason: "the lower bound is above the upper bound",
+            }),
+            _ => Ok(Cap {
+                resource,
+                operation: operation.to_owned(),
+                name: name.to_owned(),
+                min,
+                max,
+            }),
+        }
+    }
+
+    /// A cap with an upper bound only.
+    pub fn at_most(resource: &str, operation: &str, name: &str, max: i64) -> Result<Self, Error> {
+        Self::new(resource, operation, name, None, Some(max))
+    }
+
+    /// Whether the cap concerns a request for `operation` on the concrete `resource`.
+    pub fn applies_to(&self, resource: &str, operation: &str) -> bool {
+        self.operation == operation && self.resource.matches(resource)
+    }
+
+    /// Whether some request is concerned by both caps (same operation and
+    /// quantity, overlapping resources).
+    pub fn overlaps(&self, other: &Cap) -> bool {
+        self.operation == other.operation
+            && self.name == other.name
+            && (self.resource.covers(&other.resource) || other.resource.covers(&self.resource))
+    }
+
+    /// The lower bound in effect: a cap without one still refuses negative
+    /// values, so it is 0 for the purpose of comparing caps.
+    pub fn effective_min(&self) -> i64 {
+        self.min.unwrap_or(0)
+    }
+
+    /// Whether `value` lies within the cap's stated bounds.
+    pub fn within(&self, value: i64) -> bool {
+        self.min.is_none_or(|min| value >= min) && self.max.is_none_or(|max| value <= max)
+    }
+
+    /// Whether this cap, stated by a child for a request that `parent` also
+    /// concerns, allows a value the parent refuses: a higher upper bound, or
+    /// a lower bound below the parent's (a parent without one refuses
+    /// negative values).
+    pub fn is_looser_than(&self, parent: &Cap) -> bool {
+        let above = matches!((self.max, parent.max), (Some(mine), Some(theirs)) if mine > theirs);
+        let below = self.min.is_some_and(|mine| mine < parent.effective_min());
+        above || below
+    }
+
+    /// The bounds as text: `NAME<=MAX`, `NAME>=MIN` or `MIN<=NAME<=MAX`.
+    pub fn bounds_text(&self) -> String {
+        match (self.min, self.max) {
+            (Some(min), Some(max)) => format!("{min}<={}<={max}", self.name),
+            (Some(min), None) => format!("{}>={min}", self.name),
+            (None, Some(max)) => format!("{}<={max}", self.name),
+            (None, None) => self.name.clone(),
+        }
     }
 }
 
-/// Parses `OPERATION:NAME<=MAX`, e.g. `purchase:amount<=500`.
+/// Parses `RESOURCE:OPERATION:BOUNDS` (or the older `OPERATION:NAME<=MAX`,
+/// meaning every resource), splitting at the last two `:` so that resources
+/// may contain `:`.
 impl FromStr for Cap {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         let invalid = || Error::InvalidName {
             what: "cap",
-            reason: "expected OPERATION:NAME<=MAX",
+            reason: "expected RESOURCE:OPERATION:NAME<=MAX, RESOURCE:OPERATION:NAME>=MIN or \
+                     RESOURCE:OPERATION:MIN<=NAME<=MAX",
         };
-        let (head, max) = s.rsplit_once("<=").ok_or_else(invalid)?;
-        let (operation, name) = head.split_once(':').ok_or_else(invalid)?;
-        let max = max.trim().parse::<i64>().map_err(|_| invalid())?;
-        Cap::new(operation, name, max)
+        let (head, bounds) = s.rsplit_once(':').ok_or_else(invalid)?;
+        let (resource, operation) = head.rsplit_once(':').unwrap_or(("*", head));
+        let number = |text: &str| text.trim().parse::<i64>().map_err(|_| invalid());
+        let (name, min, max) = match bounds.split("<=").collect::<Vec<_>>().as_slice() {
+            [min, name, max] => (*name, Some(number(min)?), Some(number(max)?)),
+            [name, max] if name.trim().parse::<i64>().is_err() => (*name, None, Some(number(max)?)),
+            [min, name] => (*name, Some(number(min)?), None),
+            [single] => match single.split(">=").collect::<Vec<_>>().as_slice() {
+                [name, min] => (*name, Some(number(min)?), None),
+                _ => return Err(invalid()),
+            },
+            _ => return Err(invalid()),
+        };
+        Cap::new(resource, operation, name.trim(), min, max)
     }
 }
 
 impl fmt::Display for Cap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}<={}", self.operation, self.name, self.max)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.resource,
+            self.operation,
+            self.bounds_text()
+        )
     }
 }
 
@@ -300,12 +420,58 @@ mod tests {
         let right: Right = "urn:x/y:read".parse().unwrap();
         assert_eq!(right.resource.as_str(), "urn:x/y");
         assert_eq!(right.operation, "read");
+        assert!("read".parse::<Right>().is_err());
+    }
+
+    #[test]
+    fn the_old_cap_form_still_parses_meaning_every_resource() {
         let cap: Cap = "purchase:amount<=500".parse().unwrap();
         assert_eq!(
-            (cap.operation.as_str(), cap.name.as_str(), cap.max),
-            ("purchase", "amount", 500)
+            (
+                cap.resource.as_str(),
+                cap.operation.as_str(),
+                cap.name.as_str()
+            ),
+            ("*", "purchase", "amount")
         );
-        assert!("read".parse::<Right>().is_err());
+        assert_eq!((cap.min, cap.max), (None, Some(500)));
         assert!("purchase:amount<500".parse::<Cap>().is_err());
+    }
+
+    #[test]
+    fn scoped_caps_parse_at_the_last_two_colons_and_round_trip() {
+        let cases = [
+            (
+                "urn:x/y:call:max_price<=500",
+                "urn:x/y",
+                "call",
+                None,
+                Some(500),
+            ),
+            (
+                "payments/charge:write:10<=amount<=500",
+                "payments/charge",
+                "write",
+                Some(10),
+                Some(500),
+            ),
+            ("tools/*:call:amount>=-5", "tools/*", "call", Some(-5), None),
+            ("*:write:-10<=amount", "*", "write", Some(-10), None),
+        ];
+        for (text, resource, operation, min, max) in cases {
+            let cap: Cap = text.parse().unwrap();
+            assert_eq!(cap.resource.as_str(), resource, "{text}");
+            assert_eq!(cap.operation, operation, "{text}");
+            assert_eq!((cap.min, cap.max), (min, max), "{text}");
+            assert_eq!(cap.to_string().parse::<Cap>().unwrap(), cap);
+        }
+        for bad in [
+            "a:write:amount",
+            "a:write:600<=amount<=500",
+            "a:write:x<=y<=5",
+            "a/*/b:write:amount<=5",
+        ] {
+            assert!(bad.parse::<Cap>().is_err(), "{bad} accepted");
+        }
     }
 }

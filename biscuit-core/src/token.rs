@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, BlockBuilder, UnverifiedBiscuit};
 
 use crate::chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
+use crate::display::escape;
 use crate::error::Error;
 use crate::keys::{KeyPair, PublicKey};
 use crate::rights::{Cap, ResourcePattern, Right, validate_name, validate_operation};
@@ -42,7 +43,7 @@ pub const LOCAL_CHECK_LIMITS: AuthorizerLimits = AuthorizerLimits {
 /// let token = Grant::new("alice", "travel-assistant")
 ///     .right("flights/*", "read")
 ///     .right("payments/charge", "write")
-///     .cap("write", "amount", 500)
+///     .cap("payments/charge:write", "amount", 500)
 ///     .ttl(Duration::from_secs(3600))
 ///     .max_depth(3)
 ///     .intent("Book me a flight to Lisbon under 500 EUR")
@@ -57,7 +58,7 @@ pub struct Grant {
     agent: String,
     agent_key: Option<PublicKey>,
     rights: Vec<(String, String)>,
-    caps: Vec<(String, String, i64)>,
+    caps: Vec<CapSpec>,
     ttl: Duration,
     max_depth: u32,
     intent: Option<String>,
@@ -103,10 +104,31 @@ impl Grant {
         self
     }
 
-    /// Caps a quantity of an operation: requests for `operation` must carry
-    /// the quantity `name`, at most `max`.
-    pub fn cap(mut self, operation: impl Into<String>, name: impl Into<String>, max: i64) -> Self {
-        self.caps.push((operation.into(), name.into(), max));
+    /// Caps a quantity: requests for the operation on the resources `scope`
+    /// names (`RESOURCE:OPERATION`, e.g. `payments/charge:write` or
+    /// `tools/*:call`) must carry the quantity `name`, at most `max`. A scope
+    /// without `:` is an operation on every resource (`*`).
+    pub fn cap(self, scope: impl Into<String>, name: impl Into<String>, max: i64) -> Self {
+        self.cap_range(scope, name, None, Some(max))
+    }
+
+    /// Like [`Grant::cap`], with a lower bound, an upper bound, or both. A
+    /// lower bound below zero is what allows negative quantities.
+    pub fn cap_range(
+        mut self,
+        scope: impl Into<String>,
+        name: impl Into<String>,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Self {
+        self.caps
+            .push(CapSpec::new(scope.into(), name.into(), min, max));
+        self
+    }
+
+    /// Adds an already parsed [`Cap`] (e.g. from its text form).
+    pub fn with_cap(mut self, cap: &Cap) -> Self {
+        self.caps.push(CapSpec::from(cap));
         self
     }
 
@@ -195,6 +217,8 @@ impl Grant {
                 }),
                 holder: self.agent.clone(),
                 holder_key: self.agent_key,
+                holder_key_proven: self.agent_key.is_some(),
+                delegation_proven: true,
                 signer: Signer::Root {
                     key_id: self.root_key_id,
                 },
@@ -241,7 +265,7 @@ pub struct Hop {
     to: String,
     to_key: Option<PublicKey>,
     rights: Vec<(String, String)>,
-    caps: Vec<(String, String, i64)>,
+    caps: Vec<CapSpec>,
     ttl: Option<Duration>,
     max_depth: Option<u32>,
     at: Option<SystemTime>,
@@ -273,9 +297,28 @@ impl Hop {
         self
     }
 
-    /// A cap no looser than the parent's.
-    pub fn cap(mut self, operation: impl Into<String>, name: impl Into<String>, max: i64) -> Self {
-        self.caps.push((operation.into(), name.into(), max));
+    /// A cap no looser than the parent's; `scope` is `RESOURCE:OPERATION`
+    /// as for [`Grant::cap`].
+    pub fn cap(self, scope: impl Into<String>, name: impl Into<String>, max: i64) -> Self {
+        self.cap_range(scope, name, None, Some(max))
+    }
+
+    /// Like [`Hop::cap`], with optional lower and upper bounds.
+    pub fn cap_range(
+        mut self,
+        scope: impl Into<String>,
+        name: impl Into<String>,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Self {
+        self.caps
+            .push(CapSpec::new(scope.into(), name.into(), min, max));
+        self
+    }
+
+    /// Adds an already parsed [`Cap`].
+    pub fn with_cap(mut self, cap: &Cap) -> Self {
+        self.caps.push(CapSpec::from(cap));
         self
     }
 
@@ -491,14 +534,10 @@ impl Token {
         }
         let caps = parse_caps(&hop.caps)?;
         for cap in &caps {
-            if let Some(parent) = self.chain.cap(&cap.operation, &cap.name)
-                && cap.max > parent
-            {
+            if let Some(parent) = self.chain.loosened_by(cap) {
                 return Err(Error::CapExceedsParent {
-                    operation: cap.operation.clone(),
-                    name: cap.name.clone(),
-                    requested: cap.max,
-                    parent,
+                    requested: escape(&cap.to_string()).into_owned(),
+                    parent: escape(&parent).into_owned(),
                 });
             }
         }
@@ -544,11 +583,20 @@ impl Token {
                 max_depth: hop.max_depth,
             },
         );
+        // As when reading a chain: the signature proves the delegator only
+        // if the key it matches was itself bound by a proven line.
+        let bound_proven = self.root.is_some()
+            && self
+                .chain
+                .blocks
+                .last()
+                .is_some_and(|b| b.holder_key_proven);
+        let is_delegator = signer.is_some_and(|key| bound == Some(key.public()) && bound_proven);
         let signer_view = match signer {
             None => Signer::Holder,
             Some(key) => Signer::Key {
                 key: key.public(),
-                is_delegator: bound == Some(key.public()),
+                is_delegator,
             },
         };
         let inner = self.append(block, signer)?;
@@ -565,6 +613,8 @@ impl Token {
                 }),
                 holder: hop.to.clone(),
                 holder_key: hop.to_key,
+                holder_key_proven: is_delegator && hop.to_key.is_some(),
+                delegation_proven: is_delegator,
                 signer: signer_view,
                 verified: self.root.is_some(),
                 rights,
@@ -625,6 +675,8 @@ impl Token {
                 delegation: None,
                 holder,
                 holder_key: self.chain.holder_key(),
+                holder_key_proven: self.holder_key_proven(),
+                delegation_proven: false,
                 signer: Signer::Holder,
                 verified: self.root.is_some(),
                 rights: vec![right],
@@ -652,6 +704,8 @@ impl Token {
                 delegation: None,
                 holder: self.chain.holder().to_owned(),
                 holder_key: self.chain.holder_key(),
+                holder_key_proven: self.holder_key_proven(),
+                delegation_proven: false,
                 signer: Signer::Key {
                     key: signer.public(),
                     is_delegator: false,
@@ -723,7 +777,16 @@ impl Token {
             .build(biscuit)
             .map_err(Error::from_biscuit)?;
         authorizer.authorize().map_err(Error::from_biscuit)?;
-        Ok(())
+        self.chain
+            .check_quantities(resource.as_str(), &request.operation, &request.quantities)
+    }
+
+    /// Whether the current holder's key binding is proven.
+    fn holder_key_proven(&self) -> bool {
+        self.chain
+            .blocks
+            .last()
+            .is_some_and(|b| b.holder_key_proven)
     }
 
     fn refuse_if_sealed(&self) -> Result<(), Error> {
@@ -891,10 +954,56 @@ fn parse_rights(rights: &[(String, String)]) -> Result<Vec<Right>, Error> {
     Ok(parsed)
 }
 
-fn parse_caps(caps: &[(String, String, i64)]) -> Result<Vec<Cap>, Error> {
+/// A cap as given to [`Grant`] or [`Hop`], validated when the token is built.
+#[derive(Debug, Clone)]
+struct CapSpec {
+    resource: String,
+    operation: String,
+    name: String,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+impl CapSpec {
+    /// Splits `RESOURCE:OPERATION` at its last `:`; a bare operation means
+    /// every resource.
+    fn new(scope: String, name: String, min: Option<i64>, max: Option<i64>) -> Self {
+        let (resource, operation) = match scope.rsplit_once(':') {
+            Some((resource, operation)) => (resource.to_owned(), operation.to_owned()),
+            None => ("*".to_owned(), scope),
+        };
+        CapSpec {
+            resource,
+            operation,
+            name,
+            min,
+            max,
+        }
+    }
+}
+
+impl From<&Cap> for CapSpec {
+    fn from(cap: &Cap) -> Self {
+        CapSpec {
+            resource: cap.resource.as_str().to_owned(),
+            operation: cap.operation.clone(),
+            name: cap.name.clone(),
+            min: cap.min,
+            max: cap.max,
+        }
+    }
+}
+
+fn parse_caps(caps: &[CapSpec]) -> Result<Vec<Cap>, Error> {
     let mut parsed: Vec<Cap> = Vec::with_capacity(caps.len());
-    for (operation, name, max) in caps {
-        let cap = Cap::new(operation, name, *max)?;
+    for spec in caps {
+        let cap = Cap::new(
+            &spec.resource,
+            &spec.operation,
+            &spec.name,
+            spec.min,
+            spec.max,
+        )?;
         if !parsed.contains(&cap) {
             parsed.push(cap);
         }

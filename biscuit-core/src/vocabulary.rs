@@ -9,7 +9,7 @@
 
 use biscuit_auth::builder::{
     Binary, BlockBuilder, Check, CheckKind, Expression, Fact, Op, Policy, PolicyKind, Predicate,
-    Rule, Term,
+    Rule, Term, Unary,
 };
 
 use crate::rights::{Cap, Right};
@@ -31,8 +31,13 @@ pub mod fact {
     pub const AGENT_KEY: &str = "agent_key";
     /// `right(resource_pattern, operation)`: a granted right (authority only; hops enforce theirs by check).
     pub const RIGHT: &str = "right";
-    /// `cap(operation, name, max)`: a granted cap (authority only).
+    /// `cap(operation, name, max)`: a granted upper bound on every resource
+    /// (authority only; the cap `*:OPERATION:NAME<=MAX`, as vocabulary 1 first wrote it).
     pub const CAP: &str = "cap";
+    /// `cap_max(resource_pattern, operation, name, max)`: a granted upper bound (authority only).
+    pub const CAP_MAX: &str = "cap_max";
+    /// `cap_min(resource_pattern, operation, name, min)`: a granted lower bound (authority only).
+    pub const CAP_MIN: &str = "cap_min";
     /// `issued_at(date)`: when the grant was issued (authority only).
     pub const ISSUED_AT: &str = "issued_at";
     /// `expires(date)`: the grant's expiry (authority only).
@@ -146,29 +151,72 @@ pub fn rights_check(rights: &[Right]) -> Check {
     }
 }
 
-/// The cap check: `check if operation($op), $op != O or quantity(N, $n), $n <= MAX`.
+/// The cap check: a request for the cap's operation on a resource its
+/// pattern matches must carry the quantity, within bounds.
 ///
-/// A request for the capped operation must carry the quantity, within bounds.
+/// ```text
+/// check if operation($op), $op !== "OPERATION"
+///       or resource($resource), $resource !== "EXACT"          (exact resource)
+///       or resource($resource), !$resource.starts_with("P/")   (pattern P/*)
+///       or quantity("NAME", $n), $n >= MIN, $n <= MAX
+/// ```
+///
+/// The resource alternative is absent for the pattern `*`, and each bound
+/// only when stated. Every alternative reads one request fact: no joins.
+/// [`crate::Chain`] recognises exactly these checks by rebuilding them with
+/// this function, so the two cannot drift apart.
 pub fn cap_check(cap: &Cap) -> Check {
+    let mut queries = vec![query(
+        vec![pred(request::OPERATION, vec![var("op")])],
+        vec![expression(
+            var("op"),
+            string(&cap.operation),
+            Binary::NotEqual,
+        )],
+    )];
+    match cap.resource.prefix() {
+        Some("") => {}
+        Some(prefix) => queries.push(query(
+            vec![pred(request::RESOURCE, vec![var("resource")])],
+            vec![Expression {
+                ops: vec![
+                    Op::Value(var("resource")),
+                    Op::Value(string(prefix)),
+                    Op::Binary(Binary::Prefix),
+                    Op::Unary(Unary::Negate),
+                ],
+            }],
+        )),
+        None => queries.push(query(
+            vec![pred(request::RESOURCE, vec![var("resource")])],
+            vec![expression(
+                var("resource"),
+                string(cap.resource.as_str()),
+                Binary::NotEqual,
+            )],
+        )),
+    }
+    let mut bounds = Vec::with_capacity(2);
+    if let Some(min) = cap.min {
+        bounds.push(expression(
+            var("n"),
+            Term::Integer(min),
+            Binary::GreaterOrEqual,
+        ));
+    }
+    if let Some(max) = cap.max {
+        bounds.push(expression(
+            var("n"),
+            Term::Integer(max),
+            Binary::LessOrEqual,
+        ));
+    }
+    queries.push(query(
+        vec![pred(request::QUANTITY, vec![string(&cap.name), var("n")])],
+        bounds,
+    ));
     Check {
-        queries: vec![
-            query(
-                vec![pred(request::OPERATION, vec![var("op")])],
-                vec![expression(
-                    var("op"),
-                    string(&cap.operation),
-                    Binary::NotEqual,
-                )],
-            ),
-            query(
-                vec![pred(request::QUANTITY, vec![string(&cap.name), var("n")])],
-                vec![expression(
-                    var("n"),
-                    Term::Integer(cap.max),
-                    Binary::LessOrEqual,
-                )],
-            ),
-        ],
+        queries,
         kind: CheckKind::One,
     }
 }
@@ -208,14 +256,34 @@ impl Restrictions<'_> {
                 ));
             }
             for cap in self.caps {
-                facts.push(fact(
-                    fact::CAP,
+                let scope = || {
                     vec![
+                        string(cap.resource.as_str()),
                         string(&cap.operation),
                         string(&cap.name),
-                        Term::Integer(cap.max),
-                    ],
-                ));
+                    ]
+                };
+                if let Some(max) = cap.max {
+                    if cap.resource.as_str() == "*" && cap.min.is_none() {
+                        // Policies written for vocabulary 1's first caps keep working.
+                        facts.push(fact(
+                            fact::CAP,
+                            vec![
+                                string(&cap.operation),
+                                string(&cap.name),
+                                Term::Integer(max),
+                            ],
+                        ));
+                    }
+                    let mut terms = scope();
+                    terms.push(Term::Integer(max));
+                    facts.push(fact(fact::CAP_MAX, terms));
+                }
+                if let Some(min) = cap.min {
+                    let mut terms = scope();
+                    terms.push(Term::Integer(min));
+                    facts.push(fact(fact::CAP_MIN, terms));
+                }
             }
             facts.push(fact(fact::EXPIRES, vec![Term::Date(self.expires)]));
         }

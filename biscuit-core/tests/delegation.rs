@@ -28,7 +28,7 @@ fn story() -> Story {
         .right("flights/*", "read")
         .right("hotels/*", "read")
         .right("payments/charge", "write")
-        .cap("write", "amount", 500)
+        .cap("payments/charge:write", "amount", 500)
         .ttl(Duration::from_secs(3600))
         .max_depth(3)
         .intent("Book me a flight to Lisbon under 500 EUR")
@@ -164,7 +164,10 @@ fn inspect_shows_every_delegation_with_verified_signers() {
     assert_eq!(hop2.max_depth, Some(2));
     assert_eq!(chain.blocks[3].signer, Signer::Holder);
     assert!(chain.blocks.iter().all(|b| b.verified));
-    assert_eq!(chain.blocks[0].caps[0].to_string(), "write:amount<=500");
+    assert_eq!(
+        chain.blocks[0].caps[0].to_string(),
+        "payments/charge:write:amount<=500"
+    );
 
     // Revocation ids are the block signatures, as biscuit-auth reports them.
     let ids: Vec<String> = s
@@ -241,12 +244,12 @@ fn asking_for_more_than_the_parent_holds_is_refused_when_building() {
     let looser = s.user_token.delegate(
         &Hop::to("x")
             .right("payments/charge", "write")
-            .cap("write", "amount", 900),
+            .cap("payments/charge:write", "amount", 900),
         Some(&s.assistant),
     );
     assert!(matches!(
         looser,
-        Err(Error::CapExceedsParent { parent: 500, .. })
+        Err(Error::CapExceedsParent { ref parent, .. }) if parent == "payments/charge:write:amount<=500"
     ));
     assert!(matches!(
         s.call_token
@@ -401,7 +404,157 @@ fn caps_bound_quantities_and_tighten_along_the_chain() {
         .unwrap();
     assert!(pay(&child, Some(100)));
     assert!(!pay(&child, Some(101)));
-    assert_eq!(child.chain().cap("write", "amount"), Some(100));
+    let maxima: Vec<Option<i64>> = child
+        .chain()
+        .caps_for("payments/charge", "write")
+        .map(|(_, cap)| cap.max)
+        .collect();
+    assert_eq!(maxima, [Some(500), Some(100)]);
+}
+
+/// A service mapping every tool to one operation (`call`), with a price cap
+/// on one tool and a grant of all tools.
+fn tools_grant(root: &KeyPair) -> Token {
+    Grant::new("alice", "assistant")
+        .right("tools/*", "call")
+        .cap("tools/buy:call", "max_price", 500)
+        .mint(root)
+        .unwrap()
+}
+
+#[test]
+fn a_cap_on_one_tool_does_not_block_another_tool_with_the_same_operation() {
+    let root = KeyPair::generate();
+    let token = tools_grant(&root);
+    // The other tool carries no price at all, and is allowed.
+    token
+        .check(&root.public(), &Request::new("tools/search", "call"))
+        .unwrap();
+    // The capped tool still needs its quantity, within bounds.
+    let buy = |price: Option<i64>| {
+        let mut request = Request::new("tools/buy", "call");
+        if let Some(p) = price {
+            request = request.quantity("max_price", p);
+        }
+        token.check(&root.public(), &request)
+    };
+    buy(Some(500)).unwrap();
+    assert!(matches!(buy(Some(501)), Err(Error::NotPermitted { .. })));
+    assert!(matches!(buy(None), Err(Error::NotPermitted { .. })));
+    // The cap reads back with its scope, and survives a round trip.
+    let chain = inspect(&token.to_base64().unwrap(), Some(&root.public())).unwrap();
+    assert_eq!(
+        chain.blocks[0].caps[0].to_string(),
+        "tools/buy:call:max_price<=500"
+    );
+    assert_eq!(chain.blocks[0].other_checks(), 0);
+}
+
+#[test]
+fn negative_and_below_minimum_amounts_are_refused() {
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "shopper")
+        .right("payments/*", "write")
+        .cap_range("payments/charge:write", "amount", Some(10), Some(500))
+        .cap("payments/refund:write", "amount", 500)
+        .mint(&root)
+        .unwrap();
+    let pay = |resource: &str, amount: i64| {
+        token.check(
+            &root.public(),
+            &Request::new(resource, "write").quantity("amount", amount),
+        )
+    };
+    pay("payments/charge", 10).unwrap();
+    assert!(matches!(
+        pay("payments/charge", 9),
+        Err(Error::NotPermitted { .. })
+    ));
+    assert!(matches!(
+        pay("payments/charge", -100_000),
+        Err(Error::NotPermitted { .. })
+    ));
+    // No lower bound stated: negative values are still refused.
+    pay("payments/refund", 0).unwrap();
+    assert!(matches!(
+        pay("payments/refund", -100_000),
+        Err(Error::QuantityRefused { .. })
+    ));
+    // Even where no cap applies at all.
+    assert!(matches!(
+        pay("payments/other", -1),
+        Err(Error::QuantityRefused { .. })
+    ));
+}
+
+#[test]
+fn negative_amounts_need_a_grant_that_allows_them_and_hops_cannot_add_one() {
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "bank")
+        .right("ledger/*", "adjust")
+        .cap_range("ledger/*:adjust", "delta", Some(-100), Some(100))
+        .mint(&root)
+        .unwrap();
+    let adjust = |t: &Token, delta: i64| {
+        t.check(
+            &root.public(),
+            &Request::new("ledger/a", "adjust").quantity("delta", delta),
+        )
+    };
+    adjust(&token, -100).unwrap();
+    assert!(adjust(&token, -101).is_err());
+    // A hop's cap without a lower bound refuses negative values again.
+    let child = token
+        .delegate(
+            &Hop::to("clerk")
+                .right("ledger/*", "adjust")
+                .cap("ledger/*:adjust", "delta", 50),
+            None,
+        )
+        .unwrap();
+    adjust(&child, 50).unwrap();
+    assert!(matches!(
+        adjust(&child, -1),
+        Err(Error::QuantityRefused { .. })
+    ));
+    // A hop cannot widen the bounds, nor allow negatives the grant refuses.
+    let wider = Hop::to("x").right("ledger/*", "adjust").cap_range(
+        "ledger/a:adjust",
+        "delta",
+        Some(-200),
+        None,
+    );
+    assert!(matches!(
+        token.delegate(&wider, None),
+        Err(Error::CapExceedsParent { .. })
+    ));
+    let plain = Grant::new("alice", "bank")
+        .right("ledger/*", "adjust")
+        .mint(&root)
+        .unwrap();
+    let unlock = Hop::to("x").right("ledger/*", "adjust").cap_range(
+        "ledger/*:adjust",
+        "delta",
+        Some(-5),
+        Some(5),
+    );
+    assert!(matches!(
+        plain.delegate(&unlock, None),
+        Err(Error::CapExceedsParent { .. })
+    ));
+    // Appended behind agentcap's back, such a cap still unlocks nothing.
+    let biscuit =
+        biscuit_auth::Biscuit::from(plain.to_bytes().unwrap(), root.public().to_biscuit()).unwrap();
+    let cap: agentcap::Cap = "ledger/*:adjust:-5<=delta<=5".parse().unwrap();
+    let block = biscuit_auth::BlockBuilder::new()
+        .check(agentcap::vocabulary::cap_check(&cap))
+        .unwrap();
+    let forged = Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap();
+    assert_eq!(forged.chain().blocks[1].caps, [cap]);
+    assert!(matches!(
+        adjust(&forged, -1),
+        Err(Error::QuantityRefused { .. })
+    ));
 }
 
 #[test]
@@ -479,4 +632,77 @@ fn a_plain_hop_adds_at_most_250_bytes() {
         .unwrap();
     let added = hop.to_bytes().unwrap().len() - before;
     assert!(added <= 250, "a plain hop added {added} bytes");
+}
+
+#[test]
+fn a_hop_signed_by_a_key_bound_only_by_a_claim_proves_nothing() {
+    let root = KeyPair::generate();
+    let mallory = KeyPair::generate();
+    let token = Grant::new("alice", "assistant")
+        .right("a/*", "read")
+        .mint(&root)
+        .unwrap();
+    // An unsigned hop claims a key for "mallory", who then signs the next hop.
+    let claimed = token
+        .delegate(
+            &Hop::to("mallory")
+                .agent_key(mallory.public())
+                .right("a/*", "read"),
+            None,
+        )
+        .unwrap();
+    let next = claimed
+        .delegate(&Hop::to("x").right("a/*", "read"), Some(&mallory))
+        .unwrap();
+    let text = next.to_base64().unwrap();
+    for chain in [
+        next.chain().clone(),
+        inspect(&text, Some(&root.public())).unwrap(),
+    ] {
+        assert!(chain.blocks[0].delegation_proven);
+        assert!(!chain.blocks[1].delegation_proven && !chain.blocks[1].holder_key_proven);
+        assert!(matches!(
+            chain.blocks[2].signer,
+            Signer::Key {
+                is_delegator: false,
+                ..
+            }
+        ));
+        assert!(!chain.blocks[2].delegation_proven);
+        assert!(chain.blocks[2].describe().contains("claimed"));
+    }
+    // With the key bound by the root-signed grant, the same hop is proven.
+    let bound = Grant::new("alice", "mallory")
+        .agent_key(mallory.public())
+        .right("a/*", "read")
+        .mint(&root)
+        .unwrap();
+    let next = bound
+        .delegate(&Hop::to("x").right("a/*", "read"), Some(&mallory))
+        .unwrap();
+    let text = next.to_base64().unwrap();
+    let chain = inspect(&text, Some(&root.public())).unwrap();
+    assert!(matches!(
+        chain.blocks[1].signer,
+        Signer::Key {
+            is_delegator: true,
+            ..
+        }
+    ));
+    assert!(chain.blocks[1].delegation_proven);
+    // Unverified, nothing is proven.
+    let chain = inspect(&text, None).unwrap();
+    assert!(!chain.blocks[0].delegation_proven && !chain.blocks[1].delegation_proven);
+}
+
+#[test]
+fn block_descriptions_escape_names() {
+    let root = KeyPair::generate();
+    let token = Grant::new("al\nice", "a\u{1b}[2J\u{202e}b")
+        .right("x", "read")
+        .mint(&root)
+        .unwrap();
+    let text = token.chain().blocks[0].describe();
+    assert!(!text.contains(['\n', '\u{1b}', '\u{202e}']), "{text}");
+    assert!(text.contains("al\\u{a}ice"), "{text}");
 }

@@ -47,7 +47,7 @@ struct HopPlan {
     /// Each entry narrows a right held by the parent (index into the parent's
     /// rights, extra path), or asks for an arbitrary right (maybe not held).
     rights: Vec<RightPlan>,
-    cap: Option<i64>,
+    caps: Vec<CapPlan>,
     ttl: u64,
     max_depth: Option<u32>,
     signed: bool,
@@ -63,17 +63,35 @@ fn hop_plan() -> impl Strategy<Value = HopPlan> {
             ),
             1..3,
         ),
-        prop::option::of(0i64..1000),
+        prop::collection::vec(cap_plan(), 0..3),
         1u64..4000,
         prop::option::weighted(0.3, 1u32..5),
         any::<bool>(),
     )
-        .prop_map(|(rights, cap, ttl, max_depth, signed)| HopPlan {
+        .prop_map(|(rights, caps, ttl, max_depth, signed)| HopPlan {
             rights,
-            cap,
+            caps,
             ttl,
             max_depth,
             signed,
+        })
+}
+
+/// A cap on `amount`: its scope (pattern and operation) and bounds, at
+/// least one stated, the lower sometimes negative.
+type CapPlan = (String, String, Option<i64>, Option<i64>);
+
+fn cap_plan() -> impl Strategy<Value = CapPlan> {
+    (
+        pattern(),
+        operation(),
+        prop::option::of(-60i64..60),
+        prop::option::of(-20i64..1000),
+    )
+        .prop_map(|(pattern, operation, min, max)| match (min, max) {
+            (None, None) => (pattern, operation, None, Some(500)),
+            (Some(lo), Some(hi)) if lo > hi => (pattern, operation, Some(hi), Some(lo)),
+            (min, max) => (pattern, operation, min, max),
         })
 }
 
@@ -81,7 +99,7 @@ fn request() -> impl Strategy<Value = (String, String, Option<i64>)> {
     (
         path(4).prop_map(|p| p.join("/")),
         operation(),
-        prop::option::of(0i64..1200),
+        prop::option::of(-100i64..1200),
     )
 }
 
@@ -94,7 +112,7 @@ struct Built {
 /// (refusals must be the typed errors for asking too much).
 fn build(
     rights: &[(String, String)],
-    cap: Option<i64>,
+    caps: &[CapPlan],
     max_depth: u32,
     plans: &[HopPlan],
 ) -> Built {
@@ -105,8 +123,8 @@ fn build(
     for (r, o) in rights {
         grant = grant.right(r.as_str(), o.as_str());
     }
-    if let Some(max) = cap {
-        grant = grant.cap("pay", "amount", max);
+    for (pattern, operation, min, max) in caps {
+        grant = grant.cap_range(format!("{pattern}:{operation}"), "amount", *min, *max);
     }
     let mut tokens = vec![grant.mint(&root).unwrap()];
     for (i, plan) in plans.iter().enumerate() {
@@ -131,8 +149,8 @@ fn build(
                 }
             }
         }
-        if let Some(max) = plan.cap {
-            hop = hop.cap("pay", "amount", max);
+        for (pattern, operation, min, max) in &plan.caps {
+            hop = hop.cap_range(format!("{pattern}:{operation}"), "amount", *min, *max);
         }
         if let Some(depth) = plan.max_depth {
             hop = hop.max_depth(depth);
@@ -164,7 +182,7 @@ fn allows(
     }
     match token.check(&built.root.public(), &request) {
         Ok(()) => true,
-        Err(Error::NotPermitted { .. }) => false,
+        Err(Error::NotPermitted { .. } | Error::QuantityRefused { .. }) => false,
         Err(other) => panic!("unexpected error: {other}"),
     }
 }
@@ -174,11 +192,20 @@ fn model_allows(
     chain: &Chain,
     (resource, operation, amount): &(String, String, Option<i64>),
 ) -> bool {
-    let within_cap = match chain.cap(operation, "amount") {
-        None => true,
-        Some(max) => amount.is_some_and(|a| a <= max),
-    };
-    chain.allows(resource, operation) && within_cap
+    let caps: Vec<_> = chain
+        .caps_for(resource, operation)
+        .filter(|(_, cap)| cap.name == "amount")
+        .collect();
+    let within_caps = caps
+        .iter()
+        .all(|(_, cap)| amount.is_some_and(|a| cap.within(a)));
+    // Negative only where the grant allows it and no cap refuses it.
+    let sign_ok = amount.is_none_or(|a| {
+        a >= 0
+            || (caps.iter().any(|(block, _)| *block == 0)
+                && caps.iter().all(|(_, c)| c.min.is_some()))
+    });
+    chain.allows(resource, operation) && within_caps && sign_ok
 }
 
 fn grant_rights() -> impl Strategy<Value = Vec<(String, String)>> {
@@ -191,12 +218,12 @@ proptest! {
     #[test]
     fn whatever_a_child_allows_its_parent_allows(
         rights in grant_rights(),
-        cap in prop::option::of(0i64..1000),
+        caps in prop::collection::vec(cap_plan(), 0..3),
         max_depth in 0u32..5,
         plans in prop::collection::vec(hop_plan(), 0..5),
         requests in prop::collection::vec(request(), 1..10),
     ) {
-        let built = build(&rights, cap, max_depth, &plans);
+        let built = build(&rights, &caps, max_depth, &plans);
         for request in &requests {
             let verdicts: Vec<bool> = built.tokens.iter().map(|t| allows(&built, t, request)).collect();
             for pair in verdicts.windows(2) {
@@ -216,7 +243,7 @@ proptest! {
         claimed in prop::collection::vec(right(), 1..4),
         requests in prop::collection::vec(request(), 1..10),
     ) {
-        let built = build(&rights, None, 5, &plans);
+        let built = build(&rights, &[], 5, &plans);
         let granted: Vec<agentcap::Right> = rights.iter().map(|(r, o)| agentcap::Right::new(r, o).unwrap()).collect();
         // A block appended with raw biscuit-auth, claiming rights and checking
         // for them, can only narrow too.
@@ -250,7 +277,7 @@ proptest! {
         position in any::<prop::sample::Index>(),
         flip in 1u8..=255,
     ) {
-        let built = build(&[("a/*".into(), "read".into()), ("b".into(), "write".into())], Some(10), 5, &plans);
+        let built = build(&[("a/*".into(), "read".into()), ("b".into(), "write".into())], &[("*".into(), "write".into(), None, Some(10))], 5, &plans);
         let token = built.tokens.last().unwrap();
         let mut bytes = token.to_bytes().unwrap();
         let at = position.index(bytes.len());

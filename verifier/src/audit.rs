@@ -29,6 +29,15 @@ pub struct AuditRecord {
     /// Whether the chain's signatures verified (if false, user and agents
     /// are only what an unverifiable token claims).
     pub chain_verified: bool,
+    /// Whether `user` is proven (the root-signed grant, verified). Absent
+    /// from older records: read as false.
+    #[serde(default)]
+    pub user_proven: bool,
+    /// For each of `agents`, whether the delegation to it is proven: the
+    /// verified grant, or a hop signed by the previous holder's proven key.
+    /// Otherwise the name is a claim. Absent from older records: read as empty.
+    #[serde(default)]
+    pub agents_proven: Vec<bool>,
     /// The revocation ids of the token's blocks (hex).
     pub revocation_ids: Vec<String>,
     /// The HTTP method, if any.
@@ -66,6 +75,14 @@ impl AuditRecord {
                 c.agents().into_iter().map(str::to_owned).collect()
             }),
             chain_verified: chain.is_some_and(|c| c.verified),
+            user_proven: chain.is_some_and(|c| c.verified),
+            agents_proven: chain.map_or_else(Vec::new, |c| {
+                c.blocks
+                    .iter()
+                    .filter(|b| b.delegation.is_some())
+                    .map(|b| c.verified && b.delegation_proven)
+                    .collect()
+            }),
             revocation_ids: chain.map_or_else(Vec::new, |c| {
                 c.revocation_ids().into_iter().map(str::to_owned).collect()
             }),

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use agentcap::display::{escape, escape_join};
 use agentcap::{Chain, CheckRole};
 use serde::Serialize;
 
@@ -209,9 +210,10 @@ impl Decision {
 
     /// The decision in plain words, e.g. "denied: hop 2 (travel-assistant →
     /// flight-search) allows only flights/*:read; the request was
-    /// payments/charge:write".
+    /// payments/charge:write". Everything taken from the token or the
+    /// request is [`escape`]d: the text is safe to show on a terminal.
     pub fn explain(&self) -> String {
-        let request = format!("{}:{}", self.resource, self.operation);
+        let request = format!("{}:{}", escape(&self.resource), escape(&self.operation));
         let mut out = String::new();
         match self.reason {
             Reason::Allowed => {
@@ -219,26 +221,27 @@ impl Decision {
                 if let Some(chain) = &self.chain {
                     let _ = write!(
                         out,
-                        " for {} via {}",
-                        chain.user,
-                        chain.agents().join(" → ")
+                        " for {}{} via {}",
+                        escape(&chain.user),
+                        if chain.verified { "" } else { " (claimed)" },
+                        escape_join(chain.agents(), " → ")
                     );
                 }
                 if let Some((index, policy)) = &self.matched_policy {
-                    let _ = write!(out, " (policy {index}: {policy})");
+                    let _ = write!(out, " (policy {index}: {})", escape(policy));
                 }
             }
             Reason::MissingToken => out.push_str("denied: no token was presented"),
             Reason::MalformedRequest => {
                 out.push_str("denied: the request cannot be authorized as given");
                 if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({detail})");
+                    let _ = write!(out, " ({})", escape(detail));
                 }
             }
             Reason::Malformed => {
                 out.push_str("denied: the token is malformed");
                 if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({detail})");
+                    let _ = write!(out, " ({})", escape(detail));
                 }
             }
             Reason::UnknownRootKey => {
@@ -246,7 +249,7 @@ impl Decision {
                     "denied: the token was issued under a root key this service does not trust",
                 );
                 if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({detail})");
+                    let _ = write!(out, " ({})", escape(detail));
                 }
             }
             Reason::BadSignature => {
@@ -272,7 +275,7 @@ impl Decision {
             Reason::HolderProofInvalid => {
                 out.push_str("denied: the proof of possession does not hold");
                 if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({detail})");
+                    let _ = write!(out, " ({})", escape(detail));
                 }
             }
             Reason::TooComplex => {
@@ -294,13 +297,13 @@ impl Decision {
                 let _ = write!(
                     out,
                     "denied: {}",
-                    self.detail.as_deref().unwrap_or(self.reason.code())
+                    escape(self.detail.as_deref().unwrap_or(self.reason.code()))
                 );
             }
             Reason::RevocationListStale => {
                 out.push_str("denied: the revocation list is too old to trust (failing closed)");
                 if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({detail})");
+                    let _ = write!(out, " ({})", escape(detail));
                 }
             }
             Reason::PolicyDenied => {
@@ -311,14 +314,19 @@ impl Decision {
                     .map(|c| self.describe_failed_check(c, &request))
                     .collect();
                 if reasons.is_empty() {
-                    match &self.matched_policy {
-                        Some((index, policy)) => {
+                    match (&self.detail, &self.matched_policy) {
+                        // A refusal outside Datalog (e.g. a negative quantity).
+                        (Some(detail), _) => {
+                            let _ = write!(out, "{}; the request was {request}", escape(detail));
+                        }
+                        (None, Some((index, policy))) => {
                             let _ = write!(
                                 out,
-                                "the service's policy {index} ({policy}) refused {request}"
+                                "the service's policy {index} ({}) refused {request}",
+                                escape(policy)
                             );
                         }
-                        None => {
+                        (None, None) => {
                             let _ = write!(out, "no policy of the service allows {request}");
                         }
                     }
@@ -411,14 +419,26 @@ impl Decision {
                 let rights: Vec<String> = b.rights.iter().map(ToString::to_string).collect();
                 format!(
                     "{who} allows only {}; the request was {request}",
-                    rights.join(", ")
+                    escape(&rights.join(", "))
                 )
             }
             (Some(CheckRole::Cap(i)), Some(b)) => match b.caps.get(i) {
-                Some(cap) => format!(
-                    "{who} caps {} at {} for {}; the request's {} is missing or larger",
-                    cap.name, cap.max, cap.operation, cap.name
-                ),
+                Some(cap) => {
+                    let range = match (cap.min, cap.max) {
+                        (Some(min), Some(max)) => format!("between {min} and {max}"),
+                        (Some(min), None) => format!("at a minimum of {min}"),
+                        (None, Some(max)) => format!("at {max}"),
+                        (None, None) => "within bounds".to_owned(),
+                    };
+                    format!(
+                        "{who} caps {} {range} for {} on {}; the request's {} is missing or \
+                         out of bounds (the request was {request})",
+                        escape(&cap.name),
+                        escape(&cap.operation),
+                        escape(cap.resource.as_str()),
+                        escape(&cap.name),
+                    )
+                }
                 None => format!("{who}: a cap refused {request}"),
             },
             (Some(CheckRole::Expiry), Some(b)) => match b.expires_at {

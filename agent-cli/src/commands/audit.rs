@@ -4,7 +4,10 @@
 //! user from `user`; the agents from `agents` (or `chain`/`agent_chain`,
 //! strings or objects with `agent`/`to`/`name`); the time from `time` or
 //! `timestamp` (RFC 3339 or Unix seconds); the decision from `decision`
-//! (`allow`/`deny`) or `allowed` (boolean).
+//! (`allow`/`deny`) or `allowed` (boolean). Which names are proven comes
+//! from `user_proven` and `agents_proven` (agentcap's records), else from
+//! `chain_verified`; names not proven are shown as claims. Everything read
+//! from a record is escaped before it is printed.
 
 use std::io::BufRead;
 use std::time::{Duration, SystemTime};
@@ -15,7 +18,7 @@ use crate::Outcome;
 use crate::cli::{AuditQueryArgs, DecisionFilter};
 use crate::error::{CliResult, Kind, ResultExt};
 use crate::input::time_point;
-use crate::output::{Format, emit, note, rfc3339};
+use crate::output::{Format, emit, note, rfc3339, safe};
 
 /// The validated filter.
 pub(crate) struct AuditFilter {
@@ -106,7 +109,7 @@ fn record_time(r: &Value) -> Option<SystemTime> {
         Value::String(s) => humantime::parse_rfc3339_weak(s).ok(),
         Value::Number(n) => n
             .as_u64()
-            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+            .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s))),
         _ => None,
     }
 }
@@ -127,6 +130,34 @@ pub(crate) fn record_allowed(r: &Value) -> Option<bool> {
     }
 }
 
+/// Whether the record proves its user: `Some(false)` when it says the name
+/// is a claim, `None` when it does not say.
+fn user_proven(r: &Value) -> Option<bool> {
+    r.get("user_proven")
+        .and_then(Value::as_bool)
+        .or_else(|| r.get("chain_verified").and_then(Value::as_bool))
+}
+
+/// Whether the record proves its `index`-th agent (as [`user_proven`]).
+fn agent_proven(r: &Value, index: usize) -> Option<bool> {
+    match r.get("agents_proven").and_then(Value::as_array) {
+        Some(flags) => Some(flags.get(index).and_then(Value::as_bool).unwrap_or(false)),
+        // Records from before per-agent flags: an unverified chain proves nothing.
+        None => match r.get("chain_verified").and_then(Value::as_bool) {
+            Some(false) => Some(false),
+            _ => None,
+        },
+    }
+}
+
+/// A name from a record, escaped, marked when the record says it is a claim.
+fn shown_name(name: &str, proven: Option<bool>) -> String {
+    match proven {
+        Some(false) => format!("{} (claimed)", safe(name)),
+        _ => safe(name).into_owned(),
+    }
+}
+
 /// One line of human output for a record.
 pub(crate) fn record_line(r: &Value) -> String {
     let time = record_time(r)
@@ -137,11 +168,20 @@ pub(crate) fn record_line(r: &Value) -> String {
         Some(false) => "DENY ",
         None => "?    ",
     };
-    let user = record_user(r).unwrap_or_else(|| "-".to_owned());
-    let agents = record_agents(r).join(" → ");
+    let user = record_user(r).map_or_else(|| "-".to_owned(), |u| shown_name(&u, user_proven(r)));
+    let agents = record_agents(r)
+        .iter()
+        .enumerate()
+        .map(|(i, a)| shown_name(a, agent_proven(r, i)))
+        .collect::<Vec<_>>()
+        .join(" → ");
     let str_of = |keys: &[&str]| {
         keys.iter()
-            .find_map(|k| r.get(*k).and_then(Value::as_str).map(str::to_owned))
+            .find_map(|k| {
+                r.get(*k)
+                    .and_then(Value::as_str)
+                    .map(|v| safe(v).into_owned())
+            })
             .unwrap_or_default()
     };
     let reason = r
@@ -156,6 +196,7 @@ pub(crate) fn record_line(r: &Value) -> String {
             _ => String::new(),
         })
         .unwrap_or_default();
+    let reason = safe(&reason);
     format!(
         "{time}  {decision} {} {}  {user} → {agents}  ({reason})",
         str_of(&["method"]),

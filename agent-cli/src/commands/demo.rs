@@ -145,7 +145,7 @@ fn make_tokens(keys: &Keys) -> CliResult<Tokens> {
         .right("flights/*", "read")
         .right("hotels/*", "read")
         .right("payments/charge", "write")
-        .cap("write", "amount", 500)
+        .cap("payments/charge:write", "amount", 500)
         .ttl(Duration::from_secs(3600))
         .intent("Book me a flight to Lisbon under 500 EUR")
         .mint(&keys.root)?;

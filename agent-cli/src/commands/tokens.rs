@@ -12,7 +12,7 @@ use crate::error::{CliError, CliResult};
 use crate::input::{
     ROOT_KEY_ENV, SIGNING_KEY_ENV, SecretSource, TokenSource, duration, public_key,
 };
-use crate::output::{Format, emit, note, relative, rfc3339};
+use crate::output::{Format, emit, note, relative, rfc3339, safe};
 
 /// Parses `RESOURCE:OPERATION` arguments.
 pub(crate) fn parse_rights(values: &[String]) -> CliResult<Vec<Right>> {
@@ -22,7 +22,8 @@ pub(crate) fn parse_rights(values: &[String]) -> CliResult<Vec<Right>> {
         .collect()
 }
 
-/// Parses `OPERATION:NAME<=MAX` arguments.
+/// Parses `RESOURCE:OPERATION:BOUNDS` arguments (or the older
+/// `OPERATION:NAME<=MAX`, meaning every resource).
 pub(crate) fn parse_caps(values: &[String]) -> CliResult<Vec<Cap>> {
     values
         .iter()
@@ -50,7 +51,7 @@ impl MintConfig {
             grant = grant.right(r.resource.as_str(), r.operation.as_str());
         }
         for c in &caps {
-            grant = grant.cap(c.operation.as_str(), c.name.as_str(), c.max);
+            grant = grant.with_cap(c);
         }
         if let Some(d) = args.max_depth {
             grant = grant.max_depth(d);
@@ -98,8 +99,8 @@ pub fn mint(args: MintArgs, format: Format) -> CliResult<Outcome> {
         format,
         format!(
             "minted a token: {} → {}, expires {}",
-            token.chain().user,
-            token.chain().holder(),
+            safe(&token.chain().user),
+            safe(token.chain().holder()),
             token.chain().expires_at().map(relative).unwrap_or_default()
         ),
     );
@@ -134,7 +135,7 @@ impl AttenuateConfig {
             hop = hop.right(r.resource.as_str(), r.operation.as_str());
         }
         for c in &caps {
-            hop = hop.cap(c.operation.as_str(), c.name.as_str(), c.max);
+            hop = hop.with_cap(c);
         }
         if let Some(t) = &args.ttl {
             hop = hop.ttl(duration(t, "--ttl")?);
@@ -156,8 +157,8 @@ pub fn attenuate(args: AttenuateArgs, format: Format) -> CliResult<Outcome> {
         format,
         format!(
             "delegated {} → {} ({} hop)",
-            token.chain().holder(),
-            child.chain().holder(),
+            safe(token.chain().holder()),
+            safe(child.chain().holder()),
             if signer.is_some() {
                 "signed"
             } else {
@@ -227,27 +228,39 @@ pub fn inspect(args: InspectArgs, format: Format) -> CliResult<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn signer_text(block: &ChainBlock) -> String {
+/// Who signed a block, and whether that proves anything: the mark is ✓
+/// only for a verified block whose signer is proven (the root key, or a hop
+/// signed by the previous holder's proven key).
+fn signer_text(block: &ChainBlock) -> (String, &'static str) {
     let from = block
         .delegation
         .as_ref()
         .map(|d| d.from.as_str())
         .unwrap_or("?");
+    let from = safe(from);
+    let proven = |yes: bool| if yes && block.verified { "✓" } else { "?" };
     match &block.signer {
-        Signer::Root { key_id: Some(id) } => format!("root key (id {id})"),
-        Signer::Root { key_id: None } => "root key".to_owned(),
+        Signer::Root { key_id: Some(id) } => (format!("root key (id {id})"), proven(true)),
+        Signer::Root { key_id: None } => ("root key".to_owned(), proven(true)),
         Signer::Holder => match block.kind {
-            BlockKind::Hop => format!("unsigned: a claim by {from}, not proven"),
-            _ => "the holder (ephemeral key)".to_owned(),
+            BlockKind::Hop => (format!("unsigned: a claim by {from}, not proven"), "?"),
+            _ => ("the holder (ephemeral key)".to_owned(), proven(true)),
         },
         Signer::Key {
             key,
             is_delegator: true,
-        } => format!("{from}'s key {}", short_key(key)),
+        } => (format!("{from}'s key {}", short_key(key)), proven(true)),
         Signer::Key {
             key,
             is_delegator: false,
-        } => format!("key {} (not the delegator's)", short_key(key)),
+        } if block.kind == BlockKind::Hop => (
+            format!(
+                "key {} (not {from}'s proven key: a claim, not proven)",
+                short_key(key)
+            ),
+            "?",
+        ),
+        Signer::Key { key, .. } => (format!("key {}", short_key(key)), proven(true)),
     }
 }
 
@@ -260,7 +273,7 @@ fn short_key(key: &PublicKey) -> String {
 fn list<T: ToString>(items: &[T]) -> String {
     items
         .iter()
-        .map(ToString::to_string)
+        .map(|item| safe(&item.to_string()).into_owned())
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -272,16 +285,19 @@ pub(crate) fn render_chain(chain: &Chain, root: Option<&PublicKey>) -> String {
     let tenant = chain
         .tenant
         .as_ref()
-        .map(|t| format!(" (tenant {t})"))
+        .map(|t| format!(" (tenant {})", safe(t)))
         .unwrap_or_default();
     let status = match (chain.verified, root) {
         (true, Some(root)) => format!("signatures verified against {}", short_key(root)),
         (true, None) => "signatures verified".to_owned(),
         (false, _) => "signatures NOT verified (pass --root-public-key to verify)".to_owned(),
     };
-    out.push_str(&format!("token of user {}{tenant}: {status}\n", chain.user));
+    out.push_str(&format!(
+        "token of user {}{tenant}: {status}\n",
+        safe(&chain.user)
+    ));
     if let Some(intent) = &chain.intent {
-        out.push_str(&format!("  intent: {intent:?}\n"));
+        out.push_str(&format!("  intent: \"{}\"\n", safe(intent)));
     }
     out.push_str(&format!("  issued: {}\n", rfc3339(chain.issued_at)));
     if let Some(exp) = chain.expires_at() {
@@ -300,13 +316,13 @@ pub(crate) fn render_chain(chain: &Chain, root: Option<&PublicKey>) -> String {
         out.push_str(", sealed");
     }
     out.push('\n');
-    out.push_str(&format!("{}\n", chain.user));
+    out.push_str(&format!("{}\n", safe(&chain.user)));
     let mut indent = String::new();
     for block in &chain.blocks {
-        let mark = if block.verified { "✓" } else { "?" };
+        let (signer, mark) = signer_text(block);
         let head = match (&block.kind, &block.delegation) {
-            (BlockKind::Authority | BlockKind::Hop, Some(d)) => format!("→ {}", d.to),
-            (BlockKind::Narrowing, _) => format!("↓ narrowing by {}", block.holder),
+            (BlockKind::Authority | BlockKind::Hop, Some(d)) => format!("→ {}", safe(&d.to)),
+            (BlockKind::Narrowing, _) => format!("↓ narrowing by {}", safe(&block.holder)),
             (BlockKind::Attestation, _) => "✎ attestation".to_owned(),
             _ => format!("· {} block", block.kind.as_str()),
         };
@@ -314,13 +330,18 @@ pub(crate) fn render_chain(chain: &Chain, root: Option<&PublicKey>) -> String {
             "{indent}└─ {head}   [block {} · {} · signed by {} {mark}]\n",
             block.index,
             block.kind.as_str(),
-            signer_text(block)
+            signer
         ));
         let pad = format!("{indent}   ");
         if let Some(key) = &block.holder_key
             && matches!(block.kind, BlockKind::Authority | BlockKind::Hop)
         {
-            out.push_str(&format!("{pad}holder key: {key}\n"));
+            let claim = if block.holder_key_proven {
+                ""
+            } else {
+                " (a claim, not proven)"
+            };
+            out.push_str(&format!("{pad}holder key: {key}{claim}\n"));
         }
         if !block.rights.is_empty() {
             out.push_str(&format!("{pad}rights: {}\n", list(&block.rights)));
@@ -339,7 +360,7 @@ pub(crate) fn render_chain(chain: &Chain, root: Option<&PublicKey>) -> String {
             out.push_str(&format!("{pad}max depth: {d}\n"));
         }
         if let Some(s) = &block.attestation {
-            out.push_str(&format!("{pad}statement: {s:?}\n"));
+            out.push_str(&format!("{pad}statement: \"{}\"\n", safe(s)));
         }
         out.push_str(&format!("{pad}revocation id: {}\n", block.revocation_id));
         if matches!(block.kind, BlockKind::Authority | BlockKind::Hop) {
@@ -373,6 +394,8 @@ pub(crate) fn chain_json(chain: &Chain) -> Value {
                 "depth": b.delegation.as_ref().map(|d| d.depth),
                 "holder": b.holder,
                 "holder_key": b.holder_key.map(|k| k.to_string()),
+                "holder_key_proven": b.holder_key_proven,
+                "delegation_proven": b.delegation_proven,
                 "signer": signer_json(&b.signer),
                 "verified": b.verified,
                 "rights": b.rights.iter().map(ToString::to_string).collect::<Vec<_>>(),
