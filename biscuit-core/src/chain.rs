@@ -317,7 +317,7 @@ impl Chain {
                     return Err(Error::QuantityRefused {
                         name: name.clone(),
                         value: *value,
-                        reason: "below the lower bound of a cap (a cap without one refuses                                  negative values)",
+                        reason: "below the lower bound of a cap (a cap without one refuses negative values)",
                     });
                 }
                 granted |= block == 0;

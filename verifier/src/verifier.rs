@@ -532,6 +532,16 @@ impl Verifier {
         if !cached && let Ok(mut cache) = inner.cache.lock() {
             cache.insert(key, Arc::clone(&verified));
         }
+        // Negative quantities pass only where a cap of the grant allows them.
+        if let Err(error) = verified.chain.check_quantities(
+            &request.resource,
+            &request.operation,
+            &request.quantities,
+        ) {
+            decision.reason = Reason::PolicyDenied;
+            decision.detail = Some(error.to_string());
+            return decision;
+        }
         // Datalog sees the time less the skew, as the expiry check did.
         let effective_now = now.checked_sub(inner.clock_skew).unwrap_or(now);
         self.authorize(

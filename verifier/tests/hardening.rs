@@ -599,3 +599,37 @@ async fn a_captured_proof_cannot_be_replayed_or_moved() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["reason"], "holder_proof_missing");
 }
+
+#[test]
+fn caps_are_scoped_to_their_resource_and_refuse_negative_quantities() {
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "travel-assistant")
+        .right("tools/*", "call")
+        .right("payments/charge", "write")
+        .cap("tools/search_flights:call", "max_price", 500)
+        .cap("payments/charge:write", "amount", 500)
+        .mint(&root)
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    let verifier = verifier(&root);
+    let decide = |resource: &str, operation: &str, quantity: Option<(&str, i64)>| {
+        let mut request = AccessRequest::new(resource, operation);
+        if let Some((name, value)) = quantity {
+            request = request.quantity(name, value);
+        }
+        verifier.verify(&token, &request)
+    };
+    assert!(decide("tools/search_flights", "call", Some(("max_price", 400))).allowed());
+    assert_eq!(
+        decide("tools/search_flights", "call", Some(("max_price", 900))).reason,
+        Reason::PolicyDenied
+    );
+    // The price cap on one tool does not block another tool.
+    assert!(decide("tools/book_hotel", "call", None).allowed());
+    // No lower bound stated: negative amounts are refused.
+    assert!(decide("payments/charge", "write", Some(("amount", 10))).allowed());
+    let refund = decide("payments/charge", "write", Some(("amount", -100_000)));
+    assert_eq!(refund.reason, Reason::PolicyDenied);
+    assert!(refund.explain().contains("negative"), "{}", refund.explain());
+}
