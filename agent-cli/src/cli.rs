@@ -240,6 +240,12 @@ pub struct RevocationSourceArgs {
     /// The revocation authority's list public key (hex or @FILE).
     #[arg(long, value_name = "KEY", requires = "revocation_list")]
     pub revocation_public_key: Option<String>,
+    /// Where to keep the newest list accepted, so that an older one is
+    /// refused in later runs (created 0600). Default: one file per issuer
+    /// and list key in $AGENTCAP_STATE_DIR, else $XDG_STATE_HOME/agentcap,
+    /// else ~/.local/state/agentcap.
+    #[arg(long, value_name = "FILE", requires = "revocation_list")]
+    pub revocation_state: Option<PathBuf>,
 }
 
 /// `agentcap verify`
@@ -265,6 +271,10 @@ pub struct VerifyArgs {
     /// Revocation list options.
     #[command(flatten)]
     pub revocation: RevocationSourceArgs,
+    /// How far the token issuer's clock may run ahead of ours (0s to 1h;
+    /// default: the verifier's, 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub clock_skew: Option<String>,
 }
 
 /// `agentcap revoke`
@@ -411,6 +421,10 @@ pub struct ServeArgs {
     /// Revocation list options.
     #[command(flatten)]
     pub revocation: RevocationSourceArgs,
+    /// How far the token issuer's clock may run ahead of ours (0s to 1h;
+    /// default: the verifier's, 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub clock_skew: Option<String>,
     /// The address to listen on (port 0: the system picks one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,

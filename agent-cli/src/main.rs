@@ -39,6 +39,26 @@ pub enum Outcome {
     Denied,
 }
 
+/// Sends `tracing` events (refused lists, fetch failures, lost audit
+/// records, ...) to stderr, filtered by `RUST_LOG`. The servers log at
+/// `info` by default; other commands only say what is wrong (`warn`).
+fn init_logging(cli: &Cli) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+
+    use crate::cli::{Command, RevocationCommand};
+    let default = match cli.command {
+        Command::Serve(_) | Command::Revocation(RevocationCommand::Serve(_)) => "info",
+        _ => "warn",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -52,6 +72,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    init_logging(&cli);
     let format = cli.format;
     match commands::run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -32,7 +32,8 @@ impl Scratch {
         c.current_dir(self.dir.path())
             .env_remove("AGENTCAP_ROOT_KEY")
             .env_remove("AGENTCAP_SIGNING_KEY")
-            .env_remove("AGENTCAP_LIST_SIGNING_KEY");
+            .env_remove("AGENTCAP_LIST_SIGNING_KEY")
+            .env("AGENTCAP_STATE_DIR", self.dir.path().join("state"));
         c
     }
 

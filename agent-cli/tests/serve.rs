@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -28,6 +29,7 @@ fn bin() -> std::path::PathBuf {
 fn run(dir: &Path, args: &[&str]) -> Value {
     let out = Command::new(bin())
         .current_dir(dir)
+        .env("AGENTCAP_STATE_DIR", dir.join("state"))
         .args(args)
         .args(["--format", "json"])
         .output()
@@ -42,19 +44,39 @@ fn run(dir: &Path, args: &[&str]) -> Value {
 
 /// Starts a server command and reads the URL it announces.
 fn start(dir: &Path, args: &[&str]) -> (Running, String) {
+    let (running, url, _) = start_logged(dir, args);
+    (running, url)
+}
+
+/// As [`start`], also collecting what the server writes on stderr.
+fn start_logged(dir: &Path, args: &[&str]) -> (Running, String, Arc<Mutex<String>>) {
     let mut child = Command::new(bin())
         .current_dir(dir)
+        .env("AGENTCAP_STATE_DIR", dir.join("state"))
+        .env_remove("RUST_LOG")
         .args(args)
         .args(["--format", "json"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line:?}"));
-    (Running(child), v["url"].as_str().unwrap().to_owned())
+    let v: Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line:?}: {}", log.lock().unwrap()));
+    (Running(child), v["url"].as_str().unwrap().to_owned(), log)
 }
 
 fn get(url: &str, token: &str) -> (u16, Value) {
@@ -303,4 +325,158 @@ fn serve_requiring_holder_proofs_accepts_only_requests_signed_with_prove() {
         ),
         401
     );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Root key, token `t0` (alice → assistant), a revocation store whose
+/// lists are exported to `published/`; returns the root and list public
+/// keys.
+fn setup_with_folder(dir: &Path) -> (String, String) {
+    let root = run(dir, &["keys", "generate", "--out", "root.key"]);
+    let root_pub = root["public_key"].as_str().unwrap().to_owned();
+    let t0 = run(
+        dir,
+        &[
+            "mint",
+            "--root-key-file",
+            "root.key",
+            "--user",
+            "alice",
+            "--agent",
+            "assistant",
+            "--right",
+            "flights/*:read",
+        ],
+    );
+    std::fs::write(dir.join("t0"), t0["token"].as_str().unwrap()).unwrap();
+    let init = run(
+        dir,
+        &[
+            "revocation",
+            "init",
+            "--store",
+            "store",
+            "--signing-key-file",
+            "list.key",
+        ],
+    );
+    let list_pub = init["public_key"].as_str().unwrap().to_owned();
+    run(
+        dir,
+        &[
+            "revocation",
+            "publish",
+            "--store",
+            "store",
+            "--signing-key-file",
+            "list.key",
+            "--out",
+            "published",
+        ],
+    );
+    (root_pub, list_pub)
+}
+
+fn serve_folder(
+    dir: &Path,
+    root_pub: &str,
+    list_pub: &str,
+) -> (Running, String, Arc<Mutex<String>>) {
+    start_logged(
+        dir,
+        &[
+            "serve",
+            "--root-public-key",
+            root_pub,
+            "--listen",
+            "127.0.0.1:0",
+            "--revocation-list",
+            "published",
+            "--revocation-public-key",
+            list_pub,
+        ],
+    )
+}
+
+#[test]
+fn serve_restarted_with_an_older_list_keeps_refusing_the_revoked_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (root_pub, list_pub) = setup_with_folder(dir);
+    copy_dir(&dir.join("published"), &dir.join("before-revoke"));
+    run(
+        dir,
+        &[
+            "revoke",
+            "@t0",
+            "--store",
+            "store",
+            "--signing-key-file",
+            "list.key",
+            "--out",
+            "published",
+        ],
+    );
+    let token = std::fs::read_to_string(dir.join("t0")).unwrap();
+    {
+        let (_tool, url, _) = serve_folder(dir, &root_pub, &list_pub);
+        let (status, body) = get(&format!("{url}flights/lis/2026-12-01"), &token);
+        assert_eq!(status, 403);
+        assert_eq!(body["reason"], "revoked");
+    }
+    // Someone puts the signed list from before the revocation back.
+    std::fs::remove_dir_all(dir.join("published")).unwrap();
+    copy_dir(&dir.join("before-revoke"), &dir.join("published"));
+    let (_tool, url, log) = serve_folder(dir, &root_pub, &list_pub);
+    let (status, body) = get(&format!("{url}flights/lis/2026-12-01"), &token);
+    assert_eq!(status, 403, "{}", log.lock().unwrap());
+    assert_eq!(body["reason"], "revoked");
+    wait_for_log(&log, "rollback");
+}
+
+/// Waits until the server has logged `needle`; returns the log.
+fn wait_for_log(log: &Mutex<String>, needle: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = log.lock().unwrap().clone();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{needle:?} was never logged: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn serve_logs_a_forged_list_on_stderr_and_keeps_its_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (root_pub, list_pub) = setup_with_folder(dir);
+    let token = std::fs::read_to_string(dir.join("t0")).unwrap();
+    let (_tool, url, log) = serve_folder(dir, &root_pub, &list_pub);
+    assert_eq!(get(&format!("{url}flights/lis/2026-12-01"), &token).0, 200);
+    // The source now serves a list whose signature does not verify.
+    let list = dir.join("published/list.bin");
+    let mut bytes = std::fs::read(&list).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&list, &bytes).unwrap();
+    let text = wait_for_log(&log, "refusing the revocation list");
+    assert!(text.contains("signature does not verify"), "{text}");
+    assert_eq!(get(&format!("{url}flights/lis/2026-12-01"), &token).0, 200);
 }

@@ -136,6 +136,18 @@ pub enum AcceptError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckError {
+    /// A signed head announced a newer list than the one held, and that
+    /// list has not been accepted (withheld, or not fetched yet); the
+    /// policy fails closed. The held list may miss revocations.
+    #[error(
+        "revocation list sequence {sequence} is stale: a signed head announced sequence {available}, which was not received"
+    )]
+    ListSuperseded {
+        /// Accepted sequence number.
+        sequence: u64,
+        /// Sequence the newest signed head announced.
+        available: u64,
+    },
     /// No list has been accepted yet and the policy fails closed.
     #[error("no revocation list has been accepted yet")]
     NoList,
@@ -228,7 +240,7 @@ pub enum KeyError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
-    /// The request failed (connection refused, reset, timeout, ...).
+    /// The request failed (connection refused, reset, ...).
     #[error("request to {url} failed: {source}")]
     Http {
         /// URL requested.
@@ -243,6 +255,25 @@ pub enum FetchError {
         url: String,
         /// HTTP status code.
         status: u16,
+    },
+    /// Connecting, or the whole request and response, took longer than the
+    /// configured timeout (see [`FetcherBuilder`](crate::FetcherBuilder)).
+    #[error("request to {url} timed out")]
+    Timeout {
+        /// URL requested.
+        url: String,
+    },
+    /// The server's head names a newer list than the one it let us fetch
+    /// (a lagging mirror, or a relay withholding the list). The state
+    /// records the newer sequence and fails closed until it gets that list.
+    #[error(
+        "the head announces sequence {available}, but only sequence {current:?} could be fetched"
+    )]
+    StillBehind {
+        /// Sequence held after the attempt, if any.
+        current: Option<u64>,
+        /// Sequence the head announces.
+        available: u64,
     },
     /// The response body is larger than allowed.
     #[error("response from {url} exceeds {max} bytes")]

@@ -8,6 +8,8 @@ use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
 
 use crate::error::{AcceptError, FetchError};
+use crate::head::ListHead;
+use crate::keys::TrustedListKeys;
 use crate::list::MAX_HEAD_BYTES;
 use crate::server::{EVENT_DELTA, EVENT_HEAD};
 use crate::state::{AcceptOutcome, VerifierState};
@@ -16,6 +18,17 @@ use crate::store::{DELTAS_DIR, HEAD_FILE, LIST_FILE};
 /// Default number of deltas a [`Fetcher`] applies before it prefers the
 /// full list.
 pub const DEFAULT_MAX_DELTA_STEPS: u64 = 16;
+
+/// Default time allowed to open a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default time allowed for a whole request, body included.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default longest silence on a connection. The push stream has no total
+/// timeout, so this is what notices a dead one; it is longer than the
+/// server's keep-alive interval.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn base_url(base: &str) -> Result<String, FetchError> {
     let parsed = reqwest::Url::parse(base).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
@@ -32,6 +45,175 @@ fn base_url(base: &str) -> Result<String, FetchError> {
     Ok(s)
 }
 
+/// A client error, with timeouts told apart from other failures.
+fn http_error(url: &str, source: reqwest::Error) -> FetchError {
+    if source.is_timeout() {
+        FetchError::Timeout {
+            url: url.to_owned(),
+        }
+    } else {
+        FetchError::Http {
+            url: url.to_owned(),
+            source,
+        }
+    }
+}
+
+/// GETs `url` with a size limit enforced while the body streams in: at
+/// most `max` bytes plus the chunk that passes the limit are ever held.
+/// `None` on 304.
+async fn get_bounded(
+    client: &reqwest::Client,
+    url: &str,
+    max: usize,
+    etag: Option<String>,
+) -> Result<Option<(Vec<u8>, Option<String>)>, FetchError> {
+    let mut req = client.get(url);
+    if let Some(tag) = etag {
+        req = req.header(IF_NONE_MATCH, tag);
+    }
+    let mut resp = req.send().await.map_err(|e| http_error(url, e))?;
+    if resp.status() == StatusCode::NOT_MODIFIED {
+        return Ok(None);
+    }
+    if !resp.status().is_success() {
+        return Err(FetchError::Status {
+            url: url.to_owned(),
+            status: resp.status().as_u16(),
+        });
+    }
+    let tag = resp
+        .headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let too_large = || FetchError::TooLarge {
+        url: url.to_owned(),
+        max,
+    };
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| http_error(url, e))? {
+        if body.len().saturating_add(chunk.len()) > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some((body, tag)))
+}
+
+/// Configures a [`Fetcher`] or a [`Subscriber`]: timeouts and delta steps.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use agentcap_revocation::Fetcher;
+/// let builder = Fetcher::builder("https://cdn.example/revocation/")
+///     .connect_timeout(Duration::from_secs(2))
+///     .timeout(Duration::from_secs(10));
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone)]
+pub struct FetcherBuilder {
+    base: String,
+    connect_timeout: Duration,
+    timeout: Duration,
+    idle_timeout: Duration,
+    max_delta_steps: u64,
+}
+
+impl FetcherBuilder {
+    /// Time allowed to open a connection (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for a whole request of a [`Fetcher`], from connecting
+    /// to the end of the body (default [`DEFAULT_FETCH_TIMEOUT`]).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Longest silence tolerated while reading (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]); the only bound on a [`Subscriber`]'s
+    /// endless stream.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How many deltas may be applied in one poll before the full list is
+    /// fetched instead (default [`DEFAULT_MAX_DELTA_STEPS`]).
+    #[must_use]
+    pub fn max_delta_steps(mut self, steps: u64) -> Self {
+        self.max_delta_steps = steps;
+        self
+    }
+
+    fn client(&self, total: Option<Duration>) -> Result<reqwest::Client, FetchError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .read_timeout(self.idle_timeout);
+        if let Some(total) = total {
+            builder = builder.timeout(total);
+        }
+        builder.build().map_err(|source| FetchError::Http {
+            url: self.base.clone(),
+            source,
+        })
+    }
+
+    /// Downloads the signed head and checks it against `keys`, without
+    /// accepting it anywhere: e.g. to learn the issuer before opening the
+    /// persisted [`VerifierState`] that follows it.
+    pub async fn fetch_head(&self, keys: &TrustedListKeys) -> Result<ListHead, FetchError> {
+        let base = base_url(&self.base)?;
+        let url = format!("{base}{HEAD_FILE}");
+        let client = self.client(Some(self.timeout))?;
+        let (bytes, _) = get_bounded(&client, &url, MAX_HEAD_BYTES, None)
+            .await?
+            .ok_or(FetchError::Status {
+                url: url.clone(),
+                status: 304,
+            })?;
+        ListHead::decode_verified(&bytes, keys)
+            .map(|(head, _)| head)
+            .map_err(|e| FetchError::Refused {
+                url,
+                source: AcceptError::Decode(e),
+            })
+    }
+
+    /// A fetcher that updates `state`.
+    pub fn build(self, state: Arc<VerifierState>) -> Result<Fetcher, FetchError> {
+        Ok(Fetcher {
+            client: self.client(Some(self.timeout))?,
+            base: base_url(&self.base)?,
+            state,
+            max_delta_steps: self.max_delta_steps,
+            head_etag: Mutex::new(None),
+        })
+    }
+
+    /// A subscriber to the push stream that updates `state`, falling back
+    /// to a fetcher with the same settings.
+    pub fn build_subscriber(self, state: Arc<VerifierState>) -> Result<Subscriber, FetchError> {
+        let base = base_url(&self.base)?;
+        Ok(Subscriber {
+            client: self.client(None)?,
+            events_url: format!("{base}events"),
+            fetcher: self.build(state)?,
+        })
+    }
+}
+
 /// Polls a base URL serving the static layout (`head.bin`, `list.bin`,
 /// `deltas/<N>.bin`; from [`RevocationStore::export_to`](crate::RevocationStore::export_to)
 /// behind any web server, or from [`router`](crate::router)).
@@ -39,8 +221,12 @@ fn base_url(base: &str) -> Result<String, FetchError> {
 /// Each poll fetches the head first (with `If-None-Match`). If the head
 /// names a newer list, it applies deltas when at most
 /// `max_delta_steps` behind, and downloads the full list otherwise or when
-/// a delta is missing or refused. A bad response is refused by the
+/// a delta is missing or refused, and only then accepts the head; if that
+/// list cannot be had, the head is accepted anyway so the state knows it
+/// is behind and fails closed. A bad response is refused by the
 /// [`VerifierState`] and leaves it unchanged; the next poll tries again.
+/// Every request has a connect timeout and a total timeout, and every body
+/// a size limit enforced as it streams in.
 #[derive(Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
@@ -51,24 +237,22 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// A fetcher of `base_url` (e.g. `https://cdn.example/revocation/`) that
-    /// updates `state`.
-    pub fn new(base_url_text: &str, state: Arc<VerifierState>) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|source| FetchError::Http {
-                url: base_url_text.to_owned(),
-                source,
-            })?;
-        Ok(Self {
-            client,
-            base: base_url(base_url_text)?,
-            state,
+    /// Configures a fetcher or subscriber of `base_url` (e.g.
+    /// `https://cdn.example/revocation/`).
+    pub fn builder(base_url_text: &str) -> FetcherBuilder {
+        FetcherBuilder {
+            base: base_url_text.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_FETCH_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_delta_steps: DEFAULT_MAX_DELTA_STEPS,
-            head_etag: Mutex::new(None),
-        })
+        }
+    }
+
+    /// A fetcher of `base_url` (e.g. `https://cdn.example/revocation/`) that
+    /// updates `state`, with the default timeouts.
+    pub fn new(base_url_text: &str, state: Arc<VerifierState>) -> Result<Self, FetchError> {
+        Self::builder(base_url_text).build(state)
     }
 
     /// Sets how many deltas may be applied in one poll before the full list
@@ -91,50 +275,24 @@ impl Fetcher {
         max: usize,
         etag: Option<String>,
     ) -> Result<Option<(Vec<u8>, Option<String>)>, FetchError> {
-        let url = format!("{}{}", self.base, path);
-        let http = |source| FetchError::Http {
-            url: url.clone(),
-            source,
-        };
-        let mut req = self.client.get(&url);
-        if let Some(tag) = etag {
-            req = req.header(IF_NONE_MATCH, tag);
-        }
-        let mut resp = req.send().await.map_err(http)?;
-        if resp.status() == StatusCode::NOT_MODIFIED {
-            return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(FetchError::Status {
-                url,
-                status: resp.status().as_u16(),
-            });
-        }
-        let tag = resp
-            .headers()
-            .get(ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let too_large = || FetchError::TooLarge {
-            url: url.clone(),
-            max,
-        };
-        if resp.content_length().is_some_and(|n| n > max as u64) {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(http)? {
-            if body.len() + chunk.len() > max {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Some((body, tag)))
+        get_bounded(&self.client, &format!("{}{}", self.base, path), max, etag).await
     }
 
     fn refused(&self, path: &str) -> impl FnOnce(AcceptError) -> FetchError {
         let url = format!("{}{}", self.base, path);
         move |source| FetchError::Refused { url, source }
+    }
+
+    /// The sequence `head` announces when it is a valid head, of the
+    /// followed issuer, for a newer list than the one held.
+    fn announces_newer(&self, head: &[u8]) -> Option<u64> {
+        let (head, _) = ListHead::decode_verified(head, self.state.config().keys()).ok()?;
+        let newer = head.issuer() == self.state.config().issuer()
+            && self
+                .state
+                .sequence()
+                .is_none_or(|held| head.sequence() > held);
+        newer.then_some(head.sequence())
     }
 
     /// Polls once: head, then deltas or the list if behind. Returns what
@@ -145,28 +303,36 @@ impl Fetcher {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        // Only trust the cached ETag while a list is held.
-        let etag = etag.filter(|_| self.state.sequence().is_some());
+        // Only trust the cached ETag while a current list is held.
+        let etag = etag
+            .filter(|_| self.state.sequence().is_some() && self.state.superseded_by().is_none());
         let Some((head, tag)) = self.get(HEAD_FILE, MAX_HEAD_BYTES, etag).await? else {
             return Ok(AcceptOutcome::Unchanged);
         };
-        let outcome = self
-            .state
-            .accept_head(&head)
-            .map_err(self.refused(HEAD_FILE))?;
-        let outcome = match outcome {
-            AcceptOutcome::Behind { current, available } => {
-                self.catch_up(current, available).await?;
-                // The head now names the held list: take its freshness.
-                self.state
-                    .accept_head(&head)
-                    .map_err(self.refused(HEAD_FILE))?;
-                AcceptOutcome::Updated {
-                    from: current,
-                    to: self.state.sequence().unwrap_or(available),
+        let outcome = match self.announces_newer(&head) {
+            // Fetch the newer list before taking the head, so that a
+            // normal publication never makes the state fail closed.
+            Some(available) => {
+                let current = self.state.sequence();
+                let caught_up = self.catch_up(current, available).await;
+                // The head either names the held list now (its freshness is
+                // taken) or records that the held list is out of date.
+                let accepted = self.state.accept_head(&head);
+                caught_up?;
+                match accepted.map_err(self.refused(HEAD_FILE))? {
+                    AcceptOutcome::Behind { current, available } => {
+                        return Err(FetchError::StillBehind { current, available });
+                    }
+                    _ => AcceptOutcome::Updated {
+                        from: current,
+                        to: self.state.sequence().unwrap_or(available),
+                    },
                 }
             }
-            other => other,
+            None => self
+                .state
+                .accept_head(&head)
+                .map_err(self.refused(HEAD_FILE))?,
         };
         *self
             .head_etag
@@ -182,8 +348,13 @@ impl Fetcher {
         {
             while at < available {
                 let path = format!("{DELTAS_DIR}/{at}.bin");
-                let Ok(Some((delta, _))) = self.get(&path, max, None).await else {
-                    break;
+                let delta = match self.get(&path, max, None).await {
+                    Ok(Some((delta, _))) => delta,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, path, "delta not fetched; fetching the full list");
+                        break;
+                    }
                 };
                 match self.state.accept_delta(&delta) {
                     Ok(_) => at = self.state.sequence().unwrap_or(at),
@@ -235,24 +406,10 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// A subscriber of the server at `base_url` that updates `state`.
+    /// A subscriber of the server at `base_url` that updates `state`, with
+    /// the default timeouts (see [`Fetcher::builder`] to change them).
     pub fn new(base_url_text: &str, state: Arc<VerifierState>) -> Result<Self, FetchError> {
-        let base = base_url(base_url_text)?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            // Longer than the server's keep-alive interval: a silent
-            // connection is a dead one.
-            .read_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|source| FetchError::Http {
-                url: base.clone(),
-                source,
-            })?;
-        Ok(Self {
-            client,
-            events_url: format!("{base}events"),
-            fetcher: Fetcher::new(&base, state)?,
-        })
+        Fetcher::builder(base_url_text).build_subscriber(state)
     }
 
     /// The state this subscriber updates.
@@ -266,7 +423,10 @@ impl Subscriber {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.run_once().await {
-                Ok(()) => backoff = Duration::from_millis(100),
+                Ok(()) => {
+                    tracing::warn!(url = %self.events_url, "revocation push stream closed; reconnecting");
+                    backoff = Duration::from_millis(100);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "revocation push stream failed; reconnecting");
                 }
@@ -279,10 +439,7 @@ impl Subscriber {
     /// Follows one connection until it ends.
     pub async fn run_once(&self) -> Result<(), FetchError> {
         let url = self.events_url.clone();
-        let http = |source| FetchError::Http {
-            url: url.clone(),
-            source,
-        };
+        let http = |source| http_error(&url, source);
         let mut resp = self
             .client
             .get(&self.events_url)
@@ -337,6 +494,18 @@ impl Subscriber {
         let state = self.state();
         let result = match event {
             EVENT_DELTA => state.accept_delta(&bytes),
+            // A head for a newer list: fetch that list before taking the
+            // head, so a publication never makes the state fail closed.
+            EVENT_HEAD if self.fetcher.announces_newer(&bytes).is_some() => {
+                if let Err(e) = self.fetcher.poll_once().await {
+                    tracing::warn!(error = %e, "catch-up poll after a pushed head failed");
+                }
+                // Still behind it: record that the held list is out of date.
+                if self.fetcher.announces_newer(&bytes).is_some() {
+                    let _ = state.accept_head(&bytes);
+                }
+                return;
+            }
             EVENT_HEAD => state.accept_head(&bytes),
             _ => return,
         };

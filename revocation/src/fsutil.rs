@@ -8,6 +8,16 @@ use std::path::Path;
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees either
 /// the old or the new content, never a mix.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// As [`write_atomic`], readable and writable by the owner only (0600):
+/// for local state that other users have no business reading or replacing.
+pub(crate) fn write_atomic_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -24,8 +34,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o644);
+            options.mode(mode);
         }
+        #[cfg(not(unix))]
+        let _ = mode;
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;

@@ -55,7 +55,9 @@
 //! always reports a revoked block (with its index); otherwise, on an expired
 //! list it fails closed by default, or answers and logs a warning when the
 //! [`FreshnessPolicy`] says [`OnExpired::FailOpen`]. Sequence and age are
-//! exposed for policies.
+//! exposed for policies. A signed head naming a newer list than the one
+//! held makes the state [`Freshness::Superseded`]: checks fail closed at
+//! once, until that list is accepted.
 //!
 //! # Distribution
 //!
@@ -66,7 +68,9 @@
 //! `delta?since=N` chain and a server-sent-events stream that pushes each
 //! new delta and head. A [`Fetcher`] polls either (head first; deltas when
 //! close, the full list when far behind); a [`Subscriber`] follows the push
-//! stream. Both survive bad responses and server restarts.
+//! stream. Both survive bad responses and server restarts; every request
+//! has connect and total timeouts ([`FetcherBuilder`]) and every body a size
+//! limit enforced while it streams in.
 //!
 //! # Example
 //!
@@ -127,7 +131,10 @@ pub use crate::delta::ListDelta;
 pub use crate::error::{
     AcceptError, CheckError, DecodeError, FetchError, KeyError, ListError, StoreError,
 };
-pub use crate::fetch::{DEFAULT_MAX_DELTA_STEPS, Fetcher, Subscriber};
+pub use crate::fetch::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_FETCH_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DELTA_STEPS,
+    Fetcher, FetcherBuilder, Subscriber,
+};
 pub use crate::head::ListHead;
 pub use crate::id::{RevocationId, RevocationReason};
 pub use crate::keys::{KeyId, ListSigningKey, ListVerifyingKey, TrustedListKeys};

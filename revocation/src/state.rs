@@ -1,6 +1,8 @@
 //! The verifier side: accepting lists, deltas and heads, persisted state,
 //! freshness and lookups.
 
+use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -11,7 +13,7 @@ use crate::clock::{from_unix, to_unix};
 use crate::delta::ListDelta;
 use crate::encoding::envelope_len;
 use crate::error::{AcceptError, CheckError, DecodeError};
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_private;
 use crate::head::ListHead;
 use crate::id::RevocationId;
 use crate::keys::TrustedListKeys;
@@ -66,6 +68,13 @@ pub enum Freshness {
     },
     /// No list accepted yet.
     NoList,
+    /// A signed head names a newer list than the one held: the held list is
+    /// known to be out of date, whatever its next-update says. Checks fail
+    /// closed at once (no grace) until a list at least that new is accepted.
+    Superseded {
+        /// Sequence of the newest list a signed head announced.
+        available: u64,
+    },
 }
 
 /// Whether any of a token's blocks is revoked.
@@ -125,7 +134,9 @@ pub enum AcceptOutcome {
     },
     /// Nothing new (the same list, delta or head again).
     Unchanged,
-    /// A valid head names a newer list than the one held; fetch it.
+    /// A valid head names a newer list than the one held; fetch it. Until
+    /// a list that new is accepted, the held list is
+    /// [`Freshness::Superseded`] and checks fail closed.
     Behind {
         /// Sequence held, if any.
         current: Option<u64>,
@@ -167,6 +178,11 @@ impl VerifierConfig {
     pub fn with_max_list_bytes(mut self, max: usize) -> Self {
         self.max_list_bytes = max;
         self
+    }
+
+    /// The issuer whose lists are followed.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// The trusted list keys.
@@ -224,17 +240,61 @@ struct Current {
     next_update: u64,
     /// When the list or its newest accepted head was signed.
     refreshed_at: u64,
+    /// The highest sequence a signed head announced (0: none). Above the
+    /// held list's sequence, the held list is superseded.
+    newer: u64,
+}
+
+impl Current {
+    fn sequence(&self) -> Option<u64> {
+        self.list.as_ref().map(|l| l.sequence)
+    }
+
+    /// The sequence of a newer list known to exist, if any.
+    fn superseded_by(&self) -> Option<u64> {
+        let held = self.sequence()?;
+        (self.newer > held).then_some(self.newer)
+    }
+
+    /// Merges what another process persisted into what this one holds: the
+    /// newer list wins, freshness and the newest announced sequence only
+    /// ever grow.
+    fn merge(&mut self, other: Current) {
+        let same_list = match (&self.list, &other.list) {
+            (Some(a), Some(b)) => a.sequence == b.sequence && a.digest == b.digest,
+            _ => false,
+        };
+        let newer = self.newer.max(other.newer);
+        if same_list {
+            self.next_update = self.next_update.max(other.next_update);
+            self.refreshed_at = self.refreshed_at.max(other.refreshed_at);
+        } else if other.sequence() > self.sequence() {
+            *self = other;
+        }
+        self.newer = newer;
+    }
 }
 
 const STATE_MAGIC: &[u8; 8] = b"ACRVSTAT";
-const STATE_VERSION: u8 = 1;
+/// Version 2 adds the newest announced sequence and, in the header, the
+/// held list's sequence and digest (so a process can tell cheaply whether
+/// another one changed the file). Version 1 files are still read.
+const STATE_VERSION: u8 = 2;
+const STATE_VERSION_1: u8 = 1;
+/// Magic, version, next-update, refreshed-at, newer, sequence, digest,
+/// body length.
+const STATE_HEADER_LEN: usize = 8 + 1 + 8 + 8 + 8 + 8 + 32 + 8;
 
 /// The revocation state of a verifier: the newest accepted list, its
 /// effective freshness, and the rules for accepting anything newer.
 ///
 /// Safe to share between threads (`Arc<VerifierState>`): lookups take a
 /// read lock; accepting is serialised and swaps the list in only after the
-/// new state is persisted.
+/// new state is persisted. A persisted state can also be shared between
+/// processes (a service and the `verify` command, two service instances):
+/// each accept takes an advisory lock on `<state>.lock` and first merges
+/// what the others persisted, so no process can write an older list over
+/// a newer one.
 pub struct VerifierState {
     config: VerifierConfig,
     path: Option<PathBuf>,
@@ -284,6 +344,7 @@ impl VerifierState {
         if let Ok(bytes) = std::fs::read(freshness_path(&path)) {
             apply_freshness(&mut current, &bytes);
         }
+
         if let Some(list) = &current.list
             && list.issuer != config.issuer
         {
@@ -333,6 +394,94 @@ impl VerifierState {
         }
     }
 
+    /// Starts an accept: serialises it with the other accepts of this
+    /// process and, for a persisted state, of other processes sharing the
+    /// file, and returns the current state with whatever those persisted
+    /// merged in. Drop the guard only after [`commit`](Self::commit).
+    fn begin(&self) -> Result<(AcceptGuard<'_>, Current), AcceptError> {
+        let local = self
+            .accepting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(path) = &self.path else {
+            return Ok((
+                AcceptGuard {
+                    _local: local,
+                    _file: None,
+                },
+                self.read(),
+            ));
+        };
+        let lock = lock_path(path);
+        let persist = |source| AcceptError::Persist {
+            path: lock.clone(),
+            source,
+        };
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&lock).map_err(persist)?;
+        file.lock().map_err(persist)?;
+        let mut current = self.read();
+        if let Some(disk) = self.load_if_changed(path, &current)? {
+            current.merge(disk);
+        }
+        if let Ok(bytes) = std::fs::read(freshness_path(path)) {
+            apply_freshness(&mut current, &bytes);
+        }
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = current.clone();
+        Ok((
+            AcceptGuard {
+                _local: local,
+                _file: Some(file),
+            },
+            current,
+        ))
+    }
+
+    /// Reads the state file again when its header names another list than
+    /// `held` (another process accepted one), or another newest announced
+    /// sequence. Cheap otherwise: only the header is read.
+    fn load_if_changed(&self, path: &Path, held: &Current) -> Result<Option<Current>, AcceptError> {
+        let persist = |source| AcceptError::Persist {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(persist(e)),
+        };
+        let mut header = [0u8; STATE_HEADER_LEN];
+        let unchanged = file.read_exact(&mut header).is_ok()
+            && header[..8] == STATE_MAGIC[..]
+            && header[8] == STATE_VERSION
+            && u64_le(&header, 25) <= held.newer
+            && match &held.list {
+                Some(l) => {
+                    u64_le(&header, 33) == l.sequence && header[41..73] == l.digest.as_bytes()[..]
+                }
+                None => u64_le(&header, 73) == 0,
+            };
+        if unchanged {
+            return Ok(None);
+        }
+        let bytes = std::fs::read(path).map_err(persist)?;
+        decode_state(&bytes).map(Some).map_err(|reason| {
+            persist(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("verifier state is corrupt: {reason}"),
+            ))
+        })
+    }
+
     /// Persists `next` (the whole list when it changed, only the small
     /// freshness file after a head) and then makes it current.
     fn commit(&self, next: Current, list_changed: bool) -> Result<(), AcceptError> {
@@ -342,7 +491,7 @@ impl VerifierState {
             } else {
                 (freshness_path(path), encode_freshness(&next))
             };
-            write_atomic(&target, &bytes).map_err(|source| AcceptError::Persist {
+            write_atomic_private(&target, &bytes).map_err(|source| AcceptError::Persist {
                 path: target.clone(),
                 source,
             })?;
@@ -363,11 +512,7 @@ impl VerifierState {
         let (list, _) =
             RevocationList::decode_verified(bytes, &self.config.keys, self.config.max_list_bytes)?;
         self.check_issuer(&list.issuer)?;
-        let _guard = self
-            .accepting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.read();
+        let (_guard, current) = self.begin()?;
         let from = current.list.as_ref().map(|l| l.sequence);
         if let Some(old) = &current.list {
             if list.sequence < old.sequence {
@@ -393,6 +538,7 @@ impl VerifierState {
                 next_update: list.next_update,
                 refreshed_at: list.this_update,
                 list: Some(Arc::new(list)),
+                newer: current.newer,
             },
             true,
         )?;
@@ -407,11 +553,7 @@ impl VerifierState {
         let (delta, _) =
             ListDelta::decode_verified(bytes, &self.config.keys, self.config.max_list_bytes)?;
         self.check_issuer(&delta.issuer)?;
-        let _guard = self
-            .accepting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.read();
+        let (_guard, current) = self.begin()?;
         let Some(old) = &current.list else {
             return Err(AcceptError::DeltaNotApplicable {
                 current: None,
@@ -457,6 +599,7 @@ impl VerifierState {
                 next_update: list.next_update,
                 refreshed_at: list.this_update,
                 list: Some(Arc::new(list)),
+                newer: current.newer,
             },
             true,
         )?;
@@ -490,16 +633,14 @@ impl VerifierState {
 
     /// Accepts a signed head. A head for the held list (same sequence and
     /// digest) extends freshness; a head for a newer sequence reports
-    /// [`AcceptOutcome::Behind`]; an older sequence is a rollback and another
+    /// [`AcceptOutcome::Behind`] and records (persistently) that a newer
+    /// list exists, so the held list is [`Freshness::Superseded`] until
+    /// that list is accepted; an older sequence is a rollback and another
     /// digest for the same sequence is equivocation.
     pub fn accept_head(&self, bytes: &[u8]) -> Result<AcceptOutcome, AcceptError> {
         let (head, _) = ListHead::decode_verified(bytes, &self.config.keys)?;
         self.check_issuer(&head.issuer)?;
-        let _guard = self
-            .accepting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.read();
+        let (_guard, current) = self.begin()?;
         let Some(list) = &current.list else {
             return Ok(AcceptOutcome::Behind {
                 current: None,
@@ -513,6 +654,11 @@ impl VerifierState {
             });
         }
         if head.sequence > list.sequence {
+            if head.sequence > current.newer {
+                let mut next = current.clone();
+                next.newer = head.sequence;
+                self.commit(next, false)?;
+            }
             return Ok(AcceptOutcome::Behind {
                 current: Some(list.sequence),
                 available: head.sequence,
@@ -530,6 +676,7 @@ impl VerifierState {
             list: current.list.clone(),
             next_update: current.next_update.max(head.next_update),
             refreshed_at: current.refreshed_at.max(head.signed_at),
+            newer: current.newer,
         };
         let next_update = from_unix(next.next_update);
         self.commit(next, false)?;
@@ -549,6 +696,13 @@ impl VerifierState {
     /// The accepted list, if any (shared, cheap to clone).
     pub fn list(&self) -> Option<Arc<RevocationList>> {
         self.read().list
+    }
+
+    /// The sequence of a newer list a signed head announced, when the held
+    /// list is older than it (the state is then
+    /// [`Freshness::Superseded`]).
+    pub fn superseded_by(&self) -> Option<u64> {
+        self.read().superseded_by()
     }
 
     /// Effective next-update (from the list or a later matching head).
@@ -573,6 +727,9 @@ impl VerifierState {
     fn freshness_of(&self, c: &Current, now: SystemTime) -> Freshness {
         if c.list.is_none() {
             return Freshness::NoList;
+        }
+        if let Some(available) = c.superseded_by() {
+            return Freshness::Superseded { available };
         }
         let now = to_unix(now);
         if now < c.next_update {
@@ -604,9 +761,10 @@ impl VerifierState {
     /// Checks a token's per-block revocation ids at `now`.
     ///
     /// A revoked block is always reported, even from an expired list. When
-    /// nothing is revoked and the list is past next-update plus grace (or no
-    /// list was ever accepted), the policy decides: fail closed (an error,
-    /// the default) or fail open (an answer with `failed_open` set, and a
+    /// nothing is revoked and the list is past next-update plus grace, is
+    /// superseded by a newer list a signed head announced, or no list was
+    /// ever accepted, the policy decides: fail closed (an error, the
+    /// default) or fail open (an answer with `failed_open` set, and a
     /// warning logged).
     pub fn check<B: AsRef<[u8]>>(
         &self,
@@ -644,25 +802,31 @@ impl VerifierState {
         }
         match freshness {
             Freshness::Fresh | Freshness::Stale { .. } => Ok(check),
-            Freshness::NoList | Freshness::Expired { .. } => match self.config.policy.on_expired {
-                OnExpired::FailClosed => Err(match freshness {
-                    Freshness::Expired { past_next_update } => CheckError::ListExpired {
-                        sequence: sequence.unwrap_or(0),
-                        expired_for: past_next_update.saturating_sub(self.config.policy.grace),
-                    },
-                    _ => CheckError::NoList,
-                }),
-                OnExpired::FailOpen => {
-                    tracing::warn!(
-                        issuer = %self.config.issuer,
-                        sequence = ?sequence,
-                        freshness = ?freshness,
-                        "revocation list expired or missing: failing open by configuration"
-                    );
-                    check.failed_open = true;
-                    Ok(check)
+            Freshness::NoList | Freshness::Expired { .. } | Freshness::Superseded { .. } => {
+                match self.config.policy.on_expired {
+                    OnExpired::FailClosed => Err(match freshness {
+                        Freshness::Expired { past_next_update } => CheckError::ListExpired {
+                            sequence: sequence.unwrap_or(0),
+                            expired_for: past_next_update.saturating_sub(self.config.policy.grace),
+                        },
+                        Freshness::Superseded { available } => CheckError::ListSuperseded {
+                            sequence: sequence.unwrap_or(0),
+                            available,
+                        },
+                        _ => CheckError::NoList,
+                    }),
+                    OnExpired::FailOpen => {
+                        tracing::warn!(
+                            issuer = %self.config.issuer,
+                            sequence = ?sequence,
+                            freshness = ?freshness,
+                            "revocation list expired or missing: failing open by configuration"
+                        );
+                        check.failed_open = true;
+                        Ok(check)
+                    }
                 }
-            },
+            }
         }
     }
 }
@@ -684,13 +848,41 @@ fn check_containment(old: &RevocationList, new: &RevocationList) -> Result<(), A
     Ok(())
 }
 
+/// Reads the little-endian `u64` at `at` (the caller checked the length).
+fn u64_le(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// Holds an accept's locks: this process's, and the file lock shared with
+/// other processes (released when the file is closed).
+struct AcceptGuard<'a> {
+    _local: std::sync::MutexGuard<'a, ()>,
+    _file: Option<File>,
+}
+
+/// The advisory lock file next to the state file.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
 fn encode_state(c: &Current) -> Vec<u8> {
     let body = c.list.as_ref().map(|l| l.encode_body()).unwrap_or_default();
-    let mut out = Vec::with_capacity(body.len() + 64);
+    let (sequence, digest) = c
+        .list
+        .as_ref()
+        .map_or((0, [0u8; 32]), |l| (l.sequence, *l.digest.as_bytes()));
+    let mut out = Vec::with_capacity(body.len() + STATE_HEADER_LEN + 32);
     out.extend_from_slice(STATE_MAGIC);
     out.push(STATE_VERSION);
     out.extend_from_slice(&c.next_update.to_le_bytes());
     out.extend_from_slice(&c.refreshed_at.to_le_bytes());
+    out.extend_from_slice(&c.newer.to_le_bytes());
+    out.extend_from_slice(&sequence.to_le_bytes());
+    out.extend_from_slice(&digest);
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
     out.extend_from_slice(&body);
     let sum: [u8; 32] = Sha256::digest(&out).into();
@@ -699,25 +891,35 @@ fn encode_state(c: &Current) -> Vec<u8> {
 }
 
 fn decode_state(bytes: &[u8]) -> Result<Current, String> {
-    let fixed = STATE_MAGIC.len() + 1 + 8 + 8 + 8;
-    if bytes.len() < fixed + 32 {
+    if bytes.len() < 9 + 32 {
         return Err("file too short".into());
     }
     let (content, sum) = bytes.split_at(bytes.len() - 32);
     if Sha256::digest(content)[..] != *sum {
         return Err("checksum mismatch".into());
     }
-    if &content[..8] != STATE_MAGIC || content[8] != STATE_VERSION {
-        return Err("not a verifier state file of a known version".into());
+    if &content[..8] != STATE_MAGIC {
+        return Err("not a verifier state file".into());
     }
-    let u64_at = |at: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&content[at..at + 8]);
-        u64::from_le_bytes(b)
+    let version = content[8];
+    let fixed = match version {
+        STATE_VERSION => STATE_HEADER_LEN,
+        STATE_VERSION_1 => 8 + 1 + 8 + 8 + 8,
+        _ => return Err(format!("unknown verifier state version {version}")),
     };
-    let next_update = u64_at(9);
-    let refreshed_at = u64_at(17);
-    let body_len = u64_at(25);
+    if content.len() < fixed {
+        return Err("file too short".into());
+    }
+    let next_update = u64_le(content, 9);
+    let refreshed_at = u64_le(content, 17);
+    let (newer, header_list) = if version == STATE_VERSION {
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(&content[41..73]);
+        (u64_le(content, 25), Some((u64_le(content, 33), digest)))
+    } else {
+        (0, None)
+    };
+    let body_len = u64_le(content, fixed - 8);
     let body = &content[fixed..];
     if body.len() as u64 != body_len {
         return Err("length mismatch".into());
@@ -729,10 +931,16 @@ fn decode_state(bytes: &[u8]) -> Result<Current, String> {
             RevocationList::decode_body(body).map_err(|e| e.to_string())?,
         ))
     };
+    if let (Some(list), Some((sequence, digest))) = (&list, header_list)
+        && (list.sequence != sequence || *list.digest.as_bytes() != digest)
+    {
+        return Err("header does not match the list".into());
+    }
     Ok(Current {
         list,
         next_update,
         refreshed_at,
+        newer,
     })
 }
 
@@ -744,9 +952,13 @@ fn freshness_path(path: &Path) -> PathBuf {
 }
 
 const FRESH_MAGIC: &[u8; 8] = b"ACRVFRSH";
+/// Magic, version, sequence, digest, next-update, refreshed-at (version 1),
+/// then the newest announced sequence (version 2), then the SHA-256.
+const FRESH_LEN_1: usize = 8 + 1 + 8 + 32 + 8 + 8 + 32;
+const FRESH_LEN_2: usize = FRESH_LEN_1 + 8;
 
 fn encode_freshness(c: &Current) -> Vec<u8> {
-    let mut out = Vec::with_capacity(96);
+    let mut out = Vec::with_capacity(FRESH_LEN_2);
     out.extend_from_slice(FRESH_MAGIC);
     out.push(STATE_VERSION);
     let (sequence, digest) = c
@@ -757,34 +969,35 @@ fn encode_freshness(c: &Current) -> Vec<u8> {
     out.extend_from_slice(&digest);
     out.extend_from_slice(&c.next_update.to_le_bytes());
     out.extend_from_slice(&c.refreshed_at.to_le_bytes());
+    out.extend_from_slice(&c.newer.to_le_bytes());
     let sum: [u8; 32] = Sha256::digest(&out).into();
     out.extend_from_slice(&sum);
     out
 }
 
-/// Takes the freshness in `bytes` if it is intact and names the held list.
+/// Takes the freshness (and newest announced sequence) in `bytes` if it is
+/// intact and names the held list. Ignoring a damaged file only makes the
+/// state look older, never newer.
 fn apply_freshness(c: &mut Current, bytes: &[u8]) {
-    if bytes.len() != 8 + 1 + 8 + 32 + 8 + 8 + 32 {
-        return;
-    }
+    let version = match bytes.len() {
+        FRESH_LEN_1 => STATE_VERSION_1,
+        FRESH_LEN_2 => STATE_VERSION,
+        _ => return,
+    };
     let (content, sum) = bytes.split_at(bytes.len() - 32);
-    if Sha256::digest(content)[..] != *sum
-        || &content[..8] != FRESH_MAGIC
-        || content[8] != STATE_VERSION
+    if Sha256::digest(content)[..] != *sum || &content[..8] != FRESH_MAGIC || content[8] != version
     {
         return;
     }
-    let u64_at = |at: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&content[at..at + 8]);
-        u64::from_le_bytes(b)
-    };
     let Some(list) = &c.list else {
         return;
     };
-    if u64_at(9) != list.sequence || content[17..49] != list.digest.as_bytes()[..] {
+    if u64_le(content, 9) != list.sequence || content[17..49] != list.digest.as_bytes()[..] {
         return;
     }
-    c.next_update = c.next_update.max(u64_at(49));
-    c.refreshed_at = c.refreshed_at.max(u64_at(57));
+    c.next_update = c.next_update.max(u64_le(content, 49));
+    c.refreshed_at = c.refreshed_at.max(u64_le(content, 57));
+    if version == STATE_VERSION {
+        c.newer = c.newer.max(u64_le(content, 65));
+    }
 }

@@ -638,3 +638,133 @@ fn every_fail_open_decision_is_logged() {
     });
     assert_eq!(warnings.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+#[test]
+fn a_head_newer_than_the_list_makes_it_stale() {
+    let (s, l5) = state_at_5();
+    let k = key(1);
+    let l9 = list(9, vec![entry(1, 120), entry(2, 120), entry(3, 120)]);
+    // The list itself is still within its next-update.
+    assert_eq!(s.freshness(t0() + mins(6)), Freshness::Fresh);
+    assert_eq!(
+        s.accept_head(&signed_head(&k, &l9, t0() + mins(9), t0() + mins(600)))
+            .unwrap(),
+        AcceptOutcome::Behind {
+            current: Some(5),
+            available: 9
+        }
+    );
+    assert_eq!(s.superseded_by(), Some(9));
+    assert_eq!(
+        s.freshness(t0() + mins(10)),
+        Freshness::Superseded { available: 9 }
+    );
+    assert_eq!(
+        s.check(&[block_id(7)], t0() + mins(10)),
+        Err(CheckError::ListSuperseded {
+            sequence: 5,
+            available: 9
+        })
+    );
+    // What the held list revokes is still reported.
+    assert!(
+        s.check(&[block_id(1)], t0() + mins(10))
+            .unwrap()
+            .is_revoked()
+    );
+    assert_kept(&s, &l5);
+
+    // The announced list ends it.
+    s.accept_list(&l9.sign(&k).unwrap()).unwrap();
+    assert_eq!(s.superseded_by(), None);
+    assert_eq!(s.freshness(t0() + mins(10)), Freshness::Fresh);
+    assert!(s.check(&[block_id(7)], t0() + mins(10)).is_ok());
+}
+
+#[test]
+fn a_superseded_list_fails_open_only_when_configured() {
+    let k = key(1);
+    let s = VerifierState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
+        grace: mins(5),
+        on_expired: OnExpired::FailOpen,
+    }))
+    .unwrap();
+    let l5 = list(5, vec![]);
+    s.accept_list(&l5.sign(&k).unwrap()).unwrap();
+    s.accept_head(&signed_head(&k, &list(6, vec![]), t0(), t0() + mins(600)))
+        .unwrap();
+    let check = s.check(&[block_id(7)], t0() + mins(6)).unwrap();
+    assert!(check.failed_open);
+    assert_eq!(check.freshness, Freshness::Superseded { available: 6 });
+}
+
+#[test]
+fn a_newer_head_is_remembered_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.bin");
+    let k = key(1);
+    let l5 = list(5, vec![entry(1, 120)]);
+    {
+        let s = VerifierState::open(&path, config(&[&k])).unwrap();
+        s.accept_list(&l5.sign(&k).unwrap()).unwrap();
+        s.accept_head(&signed_head(&k, &list(7, vec![]), t0(), t0() + mins(600)))
+            .unwrap();
+    }
+    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    assert_eq!(s.superseded_by(), Some(7));
+    // A list newer than the held one but older than the announced one is
+    // taken, and the state stays superseded, also after a restart.
+    let l6 = list(6, vec![entry(1, 120)]);
+    s.accept_list(&l6.sign(&k).unwrap()).unwrap();
+    drop(s);
+    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    assert_eq!(s.sequence(), Some(6));
+    assert_eq!(
+        s.freshness(t0() + mins(7)),
+        Freshness::Superseded { available: 7 }
+    );
+}
+
+#[test]
+fn a_process_sharing_the_state_file_cannot_write_an_older_list_over_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.state");
+    let k = key(1);
+    let a = VerifierState::open(&path, config(&[&k])).unwrap();
+    a.accept_list(&signed_list(&k, 1, vec![entry(1, 120)]))
+        .unwrap();
+    // Another process (another service instance, or `agentcap verify`).
+    let b = VerifierState::open(&path, config(&[&k])).unwrap();
+    b.accept_list(&signed_list(&k, 3, vec![entry(1, 120), entry(2, 120)]))
+        .unwrap();
+    // `a` still holds sequence 1 in memory, but sees what `b` persisted.
+    assert!(matches!(
+        a.accept_list(&signed_list(&k, 2, vec![entry(1, 120)])),
+        Err(AcceptError::Rollback {
+            current: 3,
+            offered: 2
+        })
+    ));
+    assert_eq!(a.sequence(), Some(3));
+    let reopened = VerifierState::open(&path, config(&[&k])).unwrap();
+    assert_eq!(reopened.sequence(), Some(3));
+}
+
+#[cfg(unix)]
+#[test]
+fn persisted_state_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.state");
+    let k = key(1);
+    let l5 = list(5, vec![]);
+    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    s.accept_list(&l5.sign(&k).unwrap()).unwrap();
+    s.accept_head(&signed_head(&k, &l5, t0() + mins(6), t0() + mins(600)))
+        .unwrap();
+    let fresh = dir.path().join("private.state.fresh");
+    for p in [&path, &fresh] {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+}

@@ -455,3 +455,91 @@ async fn fetcher_follows_an_exported_folder_behind_a_plain_web_server() {
     );
     assert_eq!(state.is_revoked(&[block_id(3)]), Some(0));
 }
+
+/// A loopback server that answers every request with 200 and a chunked
+/// body that never ends (until the client hangs up).
+fn endless_body_server() -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "x".repeat(16 * 1024));
+                while stream.write_all(chunk.as_bytes()).is_ok() {}
+            });
+        }
+    });
+    addr
+}
+
+/// A loopback server that accepts connections and never answers.
+fn silent_server() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_is_cut_off_with_a_size_error() {
+    let addr = endless_body_server();
+    let issuer = Issuer::new();
+    let url = format!("http://{addr}/");
+    let fetcher = Fetcher::new(&url, issuer.verifier()).unwrap();
+    let error = fetcher.poll_once().await.unwrap_err();
+    assert!(matches!(error, FetchError::TooLarge { .. }), "{error}");
+    let error = Fetcher::builder(&url)
+        .fetch_head(&TrustedListKeys::from(issuer.key.verifying_key()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, FetchError::TooLarge { .. }), "{error}");
+    assert_eq!(fetcher.state().sequence(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_fails_with_a_timeout() {
+    let addr = silent_server();
+    let issuer = Issuer::new();
+    let fetcher = Fetcher::builder(&format!("http://{addr}/"))
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_millis(300))
+        .build(issuer.verifier())
+        .unwrap();
+    let error = fetcher.poll_once().await.unwrap_err();
+    assert!(matches!(error, FetchError::Timeout { .. }), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_withholding_the_announced_list_makes_the_state_fail_closed() {
+    let issuer = Issuer::new();
+    issuer.revoke_and_publish(1);
+    let exported = tempfile::tempdir().unwrap();
+    issuer.store.export_to(exported.path()).unwrap();
+    let old_list = std::fs::read(exported.path().join("list.bin")).unwrap();
+    issuer.revoke_and_publish(2);
+    issuer.store.export_to(exported.path()).unwrap();
+    // The relay serves the new head, but the old list and no deltas.
+    std::fs::write(exported.path().join("list.bin"), &old_list).unwrap();
+    std::fs::remove_dir_all(exported.path().join("deltas")).unwrap();
+    let server = Server::start(static_files(exported.path().to_path_buf()), None);
+    let state = issuer.verifier();
+    let fetcher = Fetcher::new(&server.url(), state.clone()).unwrap();
+    let error = fetcher.poll_once().await.unwrap_err();
+    assert!(matches!(error, FetchError::StillBehind { .. }), "{error}");
+    assert!(state.sequence().is_some());
+    assert!(state.superseded_by().is_some());
+    assert!(
+        state.check(&[block_id(9)], SystemTime::now()).is_err(),
+        "an old list is not used once a newer one is known"
+    );
+}

@@ -44,6 +44,17 @@ pub fn run(cli: Cli) -> CliResult<Outcome> {
     }
 }
 
+/// A multi-threaded tokio runtime with `workers` threads, for servers: a
+/// slow request or a long accept of a large list must not stall the others.
+pub(crate) fn multi_thread_runtime(workers: usize) -> CliResult<tokio::runtime::Runtime> {
+    use crate::error::{Kind, ResultExt};
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(2))
+        .enable_all()
+        .build()
+        .or_fail(Kind::Io, "starting the async runtime")
+}
+
 /// A single-threaded tokio runtime for the commands that talk HTTP.
 pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
     use crate::error::{Kind, ResultExt};

@@ -1,18 +1,21 @@
 //! `--revocation-list SOURCE --revocation-public-key K`: a published
-//! folder, a list file, or an http(s) base URL, loaded into a
-//! [`VerifierState`].
+//! folder, a list file, or an http(s) base URL, loaded into a persisted
+//! [`VerifierState`] so that an older list is refused across runs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agentcap_revocation::{
-    DEFAULT_MAX_LIST_BYTES, Fetcher, HEAD_FILE, LIST_FILE, ListVerifyingKey, RevocationList,
-    TrustedListKeys, VerifierConfig, VerifierState,
+    AcceptError, AcceptOutcome, DEFAULT_MAX_LIST_BYTES, FetchError, Fetcher, HEAD_FILE, LIST_FILE,
+    ListVerifyingKey, RevocationList, TrustedListKeys, VerifierConfig, VerifierState,
 };
 
 use crate::cli::RevocationSourceArgs;
 use crate::error::{CliError, CliResult, Kind, ResultExt};
-use crate::input::list_public_key;
+use crate::input::{check_path_arg, list_public_key};
+
+/// The environment variable naming the folder of verifier state files.
+pub(crate) const STATE_DIR_ENV: &str = "AGENTCAP_STATE_DIR";
 
 /// Where the revocation list comes from.
 #[derive(Debug, Clone)]
@@ -26,6 +29,16 @@ pub(crate) enum Source {
     Url(String),
 }
 
+/// How a refused list is treated while loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnRefused {
+    /// Fail (`verify`): the run must not look as if the source were fine.
+    Fail,
+    /// Report it and keep the persisted state (`serve`), as long as there
+    /// is one.
+    KeepState,
+}
+
 /// The validated revocation options.
 #[derive(Debug, Clone)]
 pub(crate) struct RevocationSource {
@@ -33,15 +46,32 @@ pub(crate) struct RevocationSource {
     pub source: Source,
     /// The list key trusted.
     pub key: ListVerifyingKey,
+    /// `--revocation-state`, if given.
+    state_file: Option<PathBuf>,
+}
+
+/// A loaded revocation state, and what went wrong short of failing.
+pub(crate) struct Loaded {
+    /// The state, persisted.
+    pub state: Arc<VerifierState>,
+    /// For a URL source, the fetcher that keeps the state current.
+    pub fetcher: Option<Fetcher>,
+    /// Problems worth telling the operator (refused heads or lists, a
+    /// source that is out of date). Never contain secrets.
+    pub warnings: Vec<String>,
 }
 
 impl RevocationSource {
-    /// Validates `--revocation-list` and `--revocation-public-key`.
+    /// Validates `--revocation-list`, `--revocation-public-key` and
+    /// `--revocation-state`.
     pub fn from_args(args: &RevocationSourceArgs) -> CliResult<Option<Self>> {
         let (Some(list), Some(key)) = (&args.revocation_list, &args.revocation_public_key) else {
             return Ok(None);
         };
         let key = list_public_key(key)?;
+        if let Some(path) = &args.revocation_state {
+            check_path_arg(path, "--revocation-state", None)?;
+        }
         let source = if list.starts_with("http://") || list.starts_with("https://") {
             Source::Url(list.clone())
         } else {
@@ -65,81 +95,218 @@ impl RevocationSource {
                 }
             }
         };
-        Ok(Some(Self { source, key }))
+        Ok(Some(Self {
+            source,
+            key,
+            state_file: args.revocation_state.clone(),
+        }))
     }
 
     fn keys(&self) -> TrustedListKeys {
         TrustedListKeys::from(self.key)
     }
 
-    fn state_for(&self, list: &[u8]) -> CliResult<Arc<VerifierState>> {
+    /// Opens the persisted state that follows `issuer`'s lists signed by
+    /// the trusted key.
+    fn open_state(&self, issuer: &str) -> CliResult<Arc<VerifierState>> {
+        let path = match &self.state_file {
+            Some(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    create_private_dir(parent)?;
+                }
+                path.clone()
+            }
+            None => default_state_path(issuer, &self.key)?,
+        };
+        let config = VerifierConfig::new(issuer, self.keys());
+        VerifierState::open(&path, config)
+            .map(Arc::new)
+            .or_fail(Kind::Io, "opening the revocation state")
+    }
+
+    /// Loads the source into the persisted state. For a URL, also returns
+    /// a [`Fetcher`] to keep the state current.
+    pub async fn load(&self, on_refused: OnRefused) -> CliResult<Loaded> {
+        match &self.source {
+            Source::Files { list, head } => self.load_files(list, head.as_deref(), on_refused),
+            Source::Url(base) => self.load_url(base, on_refused).await,
+        }
+    }
+
+    fn load_files(
+        &self,
+        list: &Path,
+        head: Option<&Path>,
+        on_refused: OnRefused,
+    ) -> CliResult<Loaded> {
+        // The head first: the publisher writes the list before the head, so
+        // a list read after a head is never older than it.
+        let head_bytes = head
+            .map(|h| std::fs::read(h).or_fail(Kind::Io, format!("reading {}", h.display())))
+            .transpose()?;
+        let bytes = std::fs::read(list).or_fail(
+            Kind::Io,
+            format!("reading revocation list {}", list.display()),
+        )?;
         // The list names its issuer; its signature is checked before use.
         let (decoded, _) =
-            RevocationList::decode_verified(list, &self.keys(), DEFAULT_MAX_LIST_BYTES).map_err(
+            RevocationList::decode_verified(&bytes, &self.keys(), DEFAULT_MAX_LIST_BYTES).map_err(
                 |e| {
                     CliError::new(Kind::Denied, e)
                         .context("the revocation list does not verify with --revocation-public-key")
                 },
             )?;
-        let config = VerifierConfig::new(decoded.issuer(), self.keys());
-        let state = VerifierState::in_memory(config).or_fail(Kind::Usage, "revocation state")?;
-        state
-            .accept_list(list)
-            .or_fail(Kind::Denied, "refusing the revocation list")?;
-        Ok(Arc::new(state))
+        let state = self.open_state(decoded.issuer())?;
+        let mut warnings = Vec::new();
+        if let Err(e) = state.accept_list(&bytes) {
+            refused_list(&state, list.display(), e, on_refused, &mut warnings)?;
+        }
+        if let Some(head_bytes) = head_bytes {
+            warnings.extend(head_problem(&state, state.accept_head(&head_bytes)));
+        }
+        Ok(Loaded {
+            state,
+            fetcher: None,
+            warnings,
+        })
     }
 
-    /// Loads the list once. For a URL, also returns a [`Fetcher`] to keep
-    /// the state current.
-    pub async fn load(&self) -> CliResult<(Arc<VerifierState>, Option<Fetcher>)> {
-        match &self.source {
-            Source::Files { list, head } => {
-                let bytes = std::fs::read(list).or_fail(
-                    Kind::Io,
-                    format!("reading revocation list {}", list.display()),
-                )?;
-                let state = self.state_for(&bytes)?;
-                if let Some(head) = head {
-                    let head_bytes = std::fs::read(head)
-                        .or_fail(Kind::Io, format!("reading {}", head.display()))?;
-                    // A head only extends freshness; a refused one changes nothing.
-                    let _ = state.accept_head(&head_bytes);
-                }
-                Ok((state, None))
+    async fn load_url(&self, base: &str, on_refused: OnRefused) -> CliResult<Loaded> {
+        let builder = Fetcher::builder(base);
+        // The signed head names the issuer, which picks the state file.
+        let head = builder
+            .fetch_head(&self.keys())
+            .await
+            .map_err(|e| fetch_failure(e, "fetching the revocation head"))?;
+        let state = self.open_state(head.issuer())?;
+        let fetcher = builder
+            .build(state.clone())
+            .or_fail(Kind::Usage, "--revocation-list")?;
+        let mut warnings = Vec::new();
+        match fetcher.poll_once().await {
+            Ok(_) => {}
+            Err(FetchError::Refused { url, source }) => {
+                refused_list(&state, url, source, on_refused, &mut warnings)?;
             }
-            Source::Url(base) => {
-                let url = format!("{}/{LIST_FILE}", base.trim_end_matches('/'));
-                let bytes = fetch(&url).await?;
-                let state = self.state_for(&bytes)?;
-                let fetcher =
-                    Fetcher::new(base, state.clone()).or_fail(Kind::Usage, "--revocation-list")?;
-                // Picks up the head (and anything newer).
-                fetcher
-                    .poll_once()
-                    .await
-                    .or_fail(Kind::Io, "fetching the revocation head")?;
-                Ok((state, Some(fetcher)))
-            }
+            Err(e @ FetchError::StillBehind { .. }) => warnings.push(format!(
+                "{e}: the held list is out of date, so decisions fail closed \
+                 (revocation_list_stale)"
+            )),
+            Err(e) if state.sequence().is_some() => warnings.push(format!(
+                "{e}; deciding with the revocation list sequence {} held from an earlier run",
+                state.sequence().unwrap_or_default()
+            )),
+            Err(e) => return Err(fetch_failure(e, "fetching the revocation list")),
         }
+        Ok(Loaded {
+            state,
+            fetcher: Some(fetcher),
+            warnings,
+        })
     }
 }
 
-async fn fetch(url: &str) -> CliResult<Vec<u8>> {
-    let response = reqwest::get(url)
-        .await
-        .or_fail(Kind::Io, format!("fetching {url}"))?;
-    if !response.status().is_success() {
-        return Err(CliError::io(format!(
-            "fetching {url}: status {}",
-            response.status()
+/// A list the state refused: an error for `verify`; for `serve` a warning,
+/// as long as an earlier run left a list to decide with.
+fn refused_list(
+    state: &VerifierState,
+    what: impl std::fmt::Display,
+    error: AcceptError,
+    on_refused: OnRefused,
+    warnings: &mut Vec<String>,
+) -> CliResult<()> {
+    let held = state.sequence();
+    match (on_refused, held) {
+        (OnRefused::KeepState, Some(held)) => {
+            warnings.push(format!(
+                "refusing the revocation list from {what}: {error}; keeping sequence {held}"
+            ));
+            Ok(())
+        }
+        _ => Err(CliError::new(Kind::Denied, error)
+            .context(format!("refusing the revocation list from {what}"))),
+    }
+}
+
+/// What to tell about a head that was not simply taken.
+fn head_problem(
+    state: &VerifierState,
+    outcome: Result<AcceptOutcome, AcceptError>,
+) -> Option<String> {
+    match outcome {
+        Ok(AcceptOutcome::Behind { current, available }) => Some(format!(
+            "the revocation head announces sequence {available}, newer than the list \
+             (sequence {}): the list is out of date, so decisions fail closed \
+             (revocation_list_stale)",
+            current.map_or_else(|| "none".to_owned(), |n| n.to_string())
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "ignoring the revocation head: {e} (the held list is sequence {})",
+            state
+                .sequence()
+                .map_or_else(|| "none".to_owned(), |n| n.to_string())
+        )),
+    }
+}
+
+/// A fetch failure: refused content is a denial, the rest I/O.
+fn fetch_failure(error: FetchError, what: &'static str) -> CliError {
+    let kind = match error {
+        FetchError::Refused { .. } => Kind::Denied,
+        _ => Kind::Io,
+    };
+    CliError::new(kind, error).context(what)
+}
+
+/// The state file used when `--revocation-state` is not given: one per
+/// issuer and list key, in `$AGENTCAP_STATE_DIR`, else
+/// `$XDG_STATE_HOME/agentcap`, else `~/.local/state/agentcap`.
+fn default_state_path(issuer: &str, key: &ListVerifyingKey) -> CliResult<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let dir = if let Some(dir) = non_empty(STATE_DIR_ENV) {
+        PathBuf::from(dir)
+    } else if let Some(dir) = non_empty("XDG_STATE_HOME") {
+        PathBuf::from(dir).join("agentcap")
+    } else if let Some(home) = non_empty("HOME") {
+        PathBuf::from(home).join(".local/state/agentcap")
+    } else {
+        return Err(CliError::usage(format!(
+            "no place for the revocation state: set {STATE_DIR_ENV} or pass --revocation-state FILE"
         )));
+    };
+    create_private_dir(&dir)?;
+    Ok(dir.join(state_file_name(issuer, key)))
+}
+
+/// `revocation-<32 hex digits>.state`, from a hash of the issuer and the
+/// key: names stay short and safe whatever the issuer name holds.
+fn state_file_name(issuer: &str, key: &ListVerifyingKey) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"agentcap verifier state\0");
+    hash.update((issuer.len() as u64).to_le_bytes());
+    hash.update(issuer.as_bytes());
+    hash.update(key.to_bytes());
+    let digest = hash.finalize();
+    format!("revocation-{}.state", hex::encode(&digest[..16]))
+}
+
+/// Creates `dir` (and its parents) accessible to the owner only, if it
+/// does not exist; an existing folder is left as it is.
+fn create_private_dir(dir: &Path) -> CliResult<()> {
+    if dir.is_dir() {
+        return Ok(());
     }
-    let bytes = response
-        .bytes()
-        .await
-        .or_fail(Kind::Io, format!("fetching {url}"))?;
-    if bytes.len() > DEFAULT_MAX_LIST_BYTES {
-        return Err(CliError::io(format!("{url} is too large")));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
-    Ok(bytes.to_vec())
+    builder.create(dir).or_fail(
+        Kind::Io,
+        format!("creating the revocation state folder {}", dir.display()),
+    )
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use agentcap_revocation::AcceptOutcome;
 use agentcap_verifier::AuditSink;
 use serde_json::json;
 
@@ -13,8 +14,13 @@ use crate::error::{CliError, CliResult};
 use crate::input::public_key;
 use crate::output::{Format, json_line, note};
 
-use super::revsource::{RevocationSource, Source};
-use super::service::{REFRESH_INTERVAL, VerifierSpec, audit_sink, keep_fresh, start_tool_server};
+use super::revsource::{OnRefused, RevocationSource, Source};
+use super::service::{
+    REFRESH_INTERVAL, VerifierSpec, audit_sink, clock_skew, keep_fresh, start_tool_server,
+};
+
+/// Worker threads of `serve`'s runtime.
+const SERVE_WORKERS: usize = 2;
 
 /// `agentcap serve`
 pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
@@ -25,22 +31,32 @@ pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
         .as_deref()
         .map(|age| crate::input::duration(age, "--require-holder-proof"))
         .transpose()?;
+    spec.clock_skew = clock_skew(args.clock_skew.as_deref())?;
     let revocation = RevocationSource::from_args(&args.revocation)?;
     let listen: SocketAddr = args
         .listen
         .parse()
         .map_err(|_| CliError::usage("--listen: expected an address such as 127.0.0.1:8080"))?;
     let audit = args.audit_log.as_deref().map(audit_sink).transpose()?;
-    let runtime = super::runtime()?;
+    let runtime = super::multi_thread_runtime(SERVE_WORKERS)?;
     runtime.block_on(async move {
         let state = match &revocation {
             Some(r) => {
-                let (state, fetcher) = r.load().await?;
-                match (fetcher, &r.source) {
-                    (Some(f), Source::Url(url)) => keep_fresh(f, url),
-                    _ => reload_files(r.clone(), state.clone()),
+                // A list older than the persisted one is refused and logged;
+                // the newer persisted state stays in force.
+                let loaded = r.load(OnRefused::KeepState).await?;
+                for warning in &loaded.warnings {
+                    tracing::warn!("{warning}");
                 }
-                Some(state)
+                tracing::info!(
+                    sequence = ?loaded.state.sequence(),
+                    "revocation list loaded"
+                );
+                match (loaded.fetcher, &r.source) {
+                    (Some(f), Source::Url(url)) => keep_fresh(f, url),
+                    _ => reload_files(r.clone(), loaded.state.clone()),
+                }
+                Some(loaded.state)
             }
             None => {
                 note(
@@ -69,23 +85,85 @@ pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// Re-reads a file source every few seconds; a newer list is accepted, an
-/// older or refused one changes nothing.
+/// Logs a refusal once per distinct reason, so that a folder left with a
+/// bad file does not fill the log every few seconds.
+#[derive(Default)]
+struct Once(Option<String>);
+
+impl Once {
+    fn report(&mut self, problem: Option<String>) {
+        if problem != self.0 {
+            if let Some(p) = &problem {
+                tracing::warn!("{p}");
+            }
+            self.0 = problem;
+        }
+    }
+}
+
+/// Re-reads a file source every few seconds (the head first: the publisher
+/// writes the list before the head); a newer list is accepted, an older or
+/// refused one changes nothing and is logged with its reason.
 fn reload_files(source: RevocationSource, state: Arc<agentcap_revocation::VerifierState>) {
     let Source::Files { list, head } = source.source else {
         return;
     };
     tokio::spawn(async move {
+        let (mut list_problem, mut head_problem) = (Once::default(), Once::default());
         loop {
             tokio::time::sleep(REFRESH_INTERVAL).await;
-            if let Ok(bytes) = std::fs::read(&list) {
-                let _ = state.accept_list(&bytes);
-            }
-            if let Some(head) = &head
-                && let Ok(bytes) = std::fs::read(head)
-            {
-                let _ = state.accept_head(&bytes);
+            let state = state.clone();
+            let (list, head) = (list.clone(), head.clone());
+            // Reading and checking a large list is blocking work.
+            let checked = tokio::task::spawn_blocking(move || {
+                let head_bytes = head.as_ref().map(std::fs::read);
+                let list_problem = match std::fs::read(&list) {
+                    Ok(bytes) => match state.accept_list(&bytes) {
+                        Ok(AcceptOutcome::Updated { from, to }) => {
+                            tracing::info!(?from, to, "revocation list updated");
+                            None
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(format!(
+                            "refusing the revocation list {}: {e}; keeping sequence {}",
+                            list.display(),
+                            held(&state)
+                        )),
+                    },
+                    Err(e) => Some(format!(
+                        "reading the revocation list {}: {e}",
+                        list.display()
+                    )),
+                };
+                let head_problem = match head_bytes {
+                    Some(Ok(bytes)) => match state.accept_head(&bytes) {
+                        Ok(AcceptOutcome::Behind { available, .. }) => Some(format!(
+                            "the revocation head announces sequence {available}, newer than \
+                             the list (sequence {}): failing closed until it arrives",
+                            held(&state)
+                        )),
+                        Ok(_) => None,
+                        Err(e) => Some(format!("refusing the revocation head: {e}")),
+                    },
+                    Some(Err(e)) => Some(format!("reading the revocation head: {e}")),
+                    None => None,
+                };
+                (list_problem, head_problem)
+            })
+            .await;
+            match checked {
+                Ok((l, h)) => {
+                    list_problem.report(l);
+                    head_problem.report(h);
+                }
+                Err(e) => tracing::error!(error = %e, "revocation reload task failed"),
             }
         }
     });
+}
+
+fn held(state: &agentcap_revocation::VerifierState) -> String {
+    state
+        .sequence()
+        .map_or_else(|| "none".to_owned(), |n| n.to_string())
 }

@@ -24,6 +24,25 @@ pub(crate) struct VerifierSpec {
     pub policy_file: Option<PathBuf>,
     /// Require holder proofs of possession, no older than this.
     pub holder_proof_max_age: Option<Duration>,
+    /// Tolerated clock skew (`None`: the verifier's default).
+    pub clock_skew: Option<Duration>,
+}
+
+/// The largest `--clock-skew` accepted: more would keep expired tokens
+/// alive for longer than any clock is plausibly wrong.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(3600);
+
+/// Parses `--clock-skew` (`0s` allowed, at most an hour).
+pub(crate) fn clock_skew(text: Option<&str>) -> CliResult<Option<Duration>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let skew = humantime::parse_duration(text.trim())
+        .map_err(|e| CliError::usage(format!("--clock-skew: {e} (examples: 0s, 5s, 2m)")))?;
+    if skew > MAX_CLOCK_SKEW {
+        return Err(CliError::usage("--clock-skew: at most 1h"));
+    }
+    Ok(Some(skew))
 }
 
 impl VerifierSpec {
@@ -45,6 +64,7 @@ impl VerifierSpec {
             roots,
             policy_file,
             holder_proof_max_age: None,
+            clock_skew: None,
         })
     }
 
@@ -63,6 +83,9 @@ impl VerifierSpec {
         }
         if let Some(max_age) = self.holder_proof_max_age {
             builder = builder.require_holder_proof(max_age);
+        }
+        if let Some(skew) = self.clock_skew {
+            builder = builder.clock_skew(skew);
         }
         builder
             .build()

@@ -12,8 +12,8 @@ use crate::error::{CliError, CliResult};
 use crate::input::{TokenSource, public_key};
 use crate::output::{Format, emit, note};
 
-use super::revsource::RevocationSource;
-use super::service::VerifierSpec;
+use super::revsource::{OnRefused, RevocationSource};
+use super::service::{VerifierSpec, clock_skew};
 use super::tokens::chain_json;
 
 /// Parses `--fact NAME=VALUE`: an integer VALUE is a quantity, anything
@@ -94,6 +94,16 @@ pub(crate) fn emit_decision(format: Format, decision: &Decision) {
     );
 }
 
+/// A warning on stderr, in either format.
+fn warn(format: Format, text: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = match format {
+        Format::Human => writeln!(err, "agentcap: warning: {text}"),
+        Format::Json => writeln!(err, "{}", json!({ "warning": text })),
+    };
+}
+
 /// `agentcap verify`
 pub fn run(args: VerifyArgs, format: Format) -> CliResult<Outcome> {
     let token = TokenSource::parse(&args.token)?;
@@ -110,9 +120,18 @@ pub fn run(args: VerifyArgs, format: Format) -> CliResult<Outcome> {
     if args.root_key_id.is_none() && named_id.is_some() {
         roots.push((named_id, root));
     }
-    let spec = VerifierSpec::new(roots, args.policy_file)?;
+    let mut spec = VerifierSpec::new(roots, args.policy_file)?;
+    spec.clock_skew = clock_skew(args.clock_skew.as_deref())?;
     let state = match &revocation {
-        Some(r) => Some(super::runtime()?.block_on(r.load())?.0),
+        Some(r) => {
+            // A list older than one accepted before (here or by a service
+            // sharing the state) fails the command, with the reason.
+            let loaded = super::runtime()?.block_on(r.load(OnRefused::Fail))?;
+            for warning in &loaded.warnings {
+                warn(format, warning);
+            }
+            Some(loaded.state)
+        }
         None => {
             note(
                 format,
