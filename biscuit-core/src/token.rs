@@ -1,6 +1,7 @@
 //! Tokens: minting a grant, delegating hops, narrowing, attesting, sealing,
 //! and the local check.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, BlockBuilder, UnverifiedBiscuit};
@@ -235,7 +236,7 @@ impl Grant {
         Ok(Token {
             inner: Inner::Verified(biscuit),
             root: Some(root.public()),
-            chain,
+            chain: Arc::new(chain),
         })
     }
 }
@@ -405,7 +406,8 @@ pub struct Token {
     inner: Inner,
     /// The root key the token was verified against, if any.
     root: Option<PublicKey>,
-    chain: Chain,
+    /// Shared, so that a verifier's cache and its decisions hold one copy.
+    chain: Arc<Chain>,
 }
 
 impl Token {
@@ -422,7 +424,7 @@ impl Token {
         Ok(Token {
             inner: Inner::Unverified(biscuit),
             root: None,
-            chain,
+            chain: Arc::new(chain),
         })
     }
 
@@ -464,7 +466,7 @@ impl Token {
         Ok(Token {
             inner: Inner::Verified(biscuit),
             root: chosen.get(),
-            chain,
+            chain: Arc::new(chain),
         })
     }
 
@@ -489,6 +491,12 @@ impl Token {
     /// The token as a delegation chain.
     pub fn chain(&self) -> &Chain {
         &self.chain
+    }
+
+    /// The chain, shared: what a verifier hands to each decision without
+    /// copying it.
+    pub fn shared_chain(&self) -> Arc<Chain> {
+        Arc::clone(&self.chain)
     }
 
     /// Whether the token was verified against a root key.
@@ -729,12 +737,12 @@ impl Token {
             Inner::Verified(b) => Inner::Verified(b.seal().map_err(Error::from_biscuit)?),
             Inner::Unverified(b) => Inner::Unverified(b.seal().map_err(Error::from_biscuit)?),
         };
-        let mut chain = self.chain.clone();
+        let mut chain = Chain::clone(&self.chain);
         chain.sealed = true;
         Ok(Token {
             inner,
             root: self.root,
-            chain,
+            chain: Arc::new(chain),
         })
     }
 
@@ -856,12 +864,12 @@ impl Token {
             Inner::Unverified(b) => b.revocation_identifiers(),
         };
         block.revocation_id = last_revocation_id(&ids);
-        let mut chain = self.chain.clone();
+        let mut chain = Chain::clone(&self.chain);
         chain.blocks.push(block);
         Token {
             inner,
             root: self.root,
-            chain,
+            chain: Arc::new(chain),
         }
     }
 }

@@ -361,7 +361,7 @@ struct Inner {
     cache_hits: AtomicU64,
 }
 
-/// A token whose signatures verified, with its chain shared with decisions.
+/// A token whose signatures verified; its chain is shared with decisions.
 struct Verified {
     token: Token,
     chain: Arc<Chain>,
@@ -819,7 +819,7 @@ impl Verifier {
         let token_value = Token::verify_bytes_with(&bytes, |id| roots.get(&id).copied())?;
         let weight = cache_weight(token.len(), token_value.chain().blocks.len());
         Ok(Arc::new(Verified {
-            chain: Arc::new(token_value.chain().clone()),
+            chain: token_value.shared_chain(),
             token: token_value,
             weight,
         }))
