@@ -65,6 +65,7 @@ mod audit;
 mod axum_support;
 mod decision;
 mod middleware;
+mod replay;
 mod request;
 #[cfg(feature = "axum")]
 pub mod tool_server;
@@ -78,6 +79,7 @@ pub use middleware::{
     Agentcap, AgentcapBody, AgentcapLayer, AuthorizedDelegation, BearerToken, HOLDER_PROOF_HEADER,
     ResponseFuture, TokenExtractor, UnreadableToken, problem_response, status_for,
 };
+pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache, ReplayError};
 pub use request::{AccessRequest, FactValue, RequestFacts, RestMapping};
 pub use verifier::{
     ConfigError, DEFAULT_CACHE_CAPACITY, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
