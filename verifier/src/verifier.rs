@@ -390,15 +390,13 @@ impl Verifier {
                 decision.reason = Reason::HolderProofMissing;
                 return decision;
             };
-            let checked = agentcap::HolderProof::verify(
-                proof,
-                &holder_key,
-                token,
-                &request.resource,
-                &request.operation,
-                now,
-                max_age,
-            );
+            // TEMPORARY (wave2-c): holder proof v2 needs the request's method,
+            // authority, path, query, body and Signature headers, which the
+            // lead wires in; until then a required proof fails closed.
+            let _ = (proof, &holder_key, token, max_age);
+            let checked: Result<(), agentcap::Error> = Err(agentcap::Error::InvalidHolderProof(
+                "holder proof v2 is not wired into this verifier yet",
+            ));
             if let Err(error) = checked {
                 decision.reason = Reason::HolderProofInvalid;
                 decision.detail = Some(error.to_string());
