@@ -53,12 +53,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  agentcap narrow @token.txt --right \
         flights/lis/2026-12-01:read --ttl 30s")]
     Narrow(NarrowArgs),
-    /// Sign a proof of possession for one request with the holder's key.
+    /// Sign one HTTP request with the holder's key: prints the headers to send.
     #[command(
-        after_help = "Example:\n  curl -H \"Authorization: Bearer $(cat scraper.tok)\" \\\n    \
-        -H \"Agentcap-Proof: $(agentcap prove @scraper.tok --key-file scraper.key \
-        --request flights/lis/2026-12-01:read)\" \\\n    \
-        http://127.0.0.1:8080/flights/lis/2026-12-01"
+        after_help = "Prints Authorization, Content-Digest, Signature-Input and Signature \
+        headers (RFC 9421), one per line, for curl -H @FILE.\n\n\
+        Example:\n  agentcap prove @agent.tok --signing-key-file agent.key --method POST \\\n    \
+        --url 'http://127.0.0.1:8080/payments/charge?amount=10' --body @body.json > headers.txt\n  \
+        curl -H @headers.txt --data-binary @body.json \\\n    \
+        'http://127.0.0.1:8080/payments/charge?amount=10'"
     )]
     Prove(ProveArgs),
     /// Show a token's delegation chain as a tree.
@@ -431,8 +433,9 @@ pub struct ServeArgs {
     /// Append audit records (JSON lines) to this file.
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
-    /// Require a proof of possession (`Agentcap-Proof` header, see `agentcap
-    /// prove`) on requests made with key-bound tokens, no older than MAX_AGE.
+    /// Require a proof of possession (`Signature-Input`, `Signature` and
+    /// `Content-Digest` headers, see `agentcap prove`) on requests made with
+    /// key-bound tokens, no older than MAX_AGE.
     #[arg(long, value_name = "MAX_AGE", num_args = 0..=1, default_missing_value = "60s")]
     pub require_holder_proof: Option<String>,
 }
@@ -442,12 +445,18 @@ pub struct ServeArgs {
 pub struct ProveArgs {
     /// The token: the token itself, @FILE, or - for stdin.
     pub token: String,
-    /// The holder's private key file (or the AGENTCAP_SIGNING_KEY environment variable).
-    #[arg(long, value_name = "FILE")]
-    pub key_file: Option<PathBuf>,
-    /// The request the proof is for.
-    #[arg(long, value_name = "RESOURCE:OP")]
-    pub request: String,
+    /// The holder's private key file (`-` for stdin); else $AGENTCAP_SIGNING_KEY.
+    #[arg(long, visible_alias = "key-file", value_name = "FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// The request's HTTP method, as it will be sent (GET, POST, ...).
+    #[arg(long, value_name = "METHOD")]
+    pub method: String,
+    /// The request's full URL; the proof binds its host[:port], path and query.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The request body, @FILE or - for stdin (default: no body).
+    #[arg(long, value_name = "@FILE|-")]
+    pub body: Option<String>,
 }
 
 /// `agentcap audit ...`

@@ -4,6 +4,7 @@
 mod audit;
 mod demo;
 mod keys;
+mod prove;
 mod revocation;
 mod revsource;
 mod serve;
@@ -25,7 +26,7 @@ pub fn run(cli: Cli) -> CliResult<Outcome> {
         Command::Attenuate(args) => tokens::attenuate(args, format),
         Command::Narrow(args) => tokens::narrow(args, format),
         Command::Inspect(args) => tokens::inspect(args, format),
-        Command::Prove(args) => tokens::prove(args, format),
+        Command::Prove(args) => prove::run(args, format),
         Command::Verify(args) => verify::run(args, format),
         Command::Revoke(args) => revocation::revoke(args, format),
         Command::Revocation(RevocationCommand::Init(args)) => revocation::init(args, format),

@@ -7,7 +7,7 @@ use agentcap::{BlockKind, Cap, Chain, ChainBlock, Grant, Hop, PublicKey, Right, 
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::cli::{AttenuateArgs, InspectArgs, MintArgs, NarrowArgs, ProveArgs};
+use crate::cli::{AttenuateArgs, InspectArgs, MintArgs, NarrowArgs};
 use crate::error::{CliError, CliResult};
 use crate::input::{
     ROOT_KEY_ENV, SIGNING_KEY_ENV, SecretSource, TokenSource, duration, public_key,
@@ -179,34 +179,6 @@ pub fn narrow(args: NarrowArgs, format: Format) -> CliResult<Outcome> {
     let (_, token) = source.load_unverified()?;
     let narrowed = token.narrow(right.resource.as_str(), &right.operation, ttl)?;
     emit_token(format, &narrowed)?;
-    Ok(Outcome::Ok)
-}
-
-/// `agentcap prove`: the holder's proof of possession for one request.
-pub fn prove(args: ProveArgs, format: Format) -> CliResult<Outcome> {
-    let source = TokenSource::parse(&args.token)?;
-    let key = SecretSource::new("--key-file", args.key_file, SIGNING_KEY_ENV)?;
-    if source.is_stdin() && key.is_stdin() {
-        return Err(CliError::usage(
-            "the token and the key cannot both come from stdin",
-        ));
-    }
-    let right = Right::from_str(&args.request)
-        .map_err(|e| CliError::usage(format!("--request {:?}: {e}", args.request)))?;
-    let text = source.read()?;
-    let key = key.keypair()?;
-    let proof = agentcap::HolderProof::sign(
-        &key,
-        &text,
-        right.resource.as_str(),
-        &right.operation,
-        std::time::SystemTime::now(),
-    )?;
-    emit(
-        format,
-        || proof.clone(),
-        || serde_json::json!({"proof": proof, "header": agentcap_verifier::HOLDER_PROOF_HEADER}),
-    );
     Ok(Outcome::Ok)
 }
 
