@@ -175,23 +175,15 @@ impl ChainBlock {
 
     /// Who this block is, in words: "the grant from alice to assistant",
     /// "hop 2 (assistant → search)", "the narrowing by search", ... Names
-    /// are [`escape`]d; an unproven hop is marked as a claim.
+    /// are [`escape`]d.
     pub fn describe(&self) -> String {
         match (&self.kind, &self.delegation) {
             (BlockKind::Authority, Some(d)) => {
                 format!("the grant from {} to {}", escape(&d.from), escape(&d.to))
             }
-            (BlockKind::Hop, Some(d)) => format!(
-                "hop {} ({} → {}{})",
-                d.depth,
-                escape(&d.from),
-                escape(&d.to),
-                if self.delegation_proven {
-                    ""
-                } else {
-                    ", claimed"
-                }
-            ),
+            (BlockKind::Hop, Some(d)) => {
+                format!("hop {} ({} → {})", d.depth, escape(&d.from), escape(&d.to))
+            }
             (BlockKind::Narrowing, _) => {
                 format!(
                     "the narrowing by {} (block {})",
