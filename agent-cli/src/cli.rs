@@ -436,8 +436,22 @@ pub struct ServeArgs {
     /// Require a proof of possession (`Signature-Input`, `Signature` and
     /// `Content-Digest` headers, see `agentcap prove`) on requests made with
     /// key-bound tokens, no older than MAX_AGE.
+    /// Tokens whose holder has no key (bearer leaves) are then refused,
+    /// unless --allow-bearer.
     #[arg(long, value_name = "MAX_AGE", num_args = 0..=1, default_missing_value = "60s")]
     pub require_holder_proof: Option<String>,
+    /// With --require-holder-proof: accept tokens whose holder has no key,
+    /// without a proof.
+    #[arg(long, requires = "require_holder_proof")]
+    pub allow_bearer: bool,
+    /// The authority (host:port) clients address this service as; proofs
+    /// made for any other are refused. Repeatable. Default: the --listen
+    /// address, when its port is not 0.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub audience: Vec<String>,
+    /// Refuse requests (503) whose audit record cannot be written.
+    #[arg(long, requires = "audit_log")]
+    pub audit_required: bool,
 }
 
 /// `agentcap prove`

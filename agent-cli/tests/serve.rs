@@ -233,21 +233,18 @@ fn serve_allows_then_denies_after_revoke_through_the_revocation_server() {
     assert!(q["count"].as_u64().unwrap() >= 2);
 }
 
-fn get_with_proof(url: &str, token: &str, proof: &str) -> u16 {
+/// GET with the headers `agentcap prove --format json` printed.
+fn get_with_proof(url: &str, headers: &serde_json::Value) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        reqwest::Client::new()
-            .get(url)
-            .bearer_auth(token)
-            .header("Agentcap-Proof", proof)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        let mut request = reqwest::Client::new().get(url);
+        for (name, value) in headers.as_object().unwrap() {
+            request = request.header(name.as_str(), value.as_str().unwrap());
+        }
+        request.send().await.unwrap().status().as_u16()
     })
 }
 
@@ -260,9 +257,8 @@ fn serve_requiring_holder_proofs_accepts_only_requests_signed_with_prove() {
     let agent = run(dir, &["keys", "generate", "--out", "agent.key"]);
     let agent_pub = agent["public_key"].as_str().unwrap().to_owned();
     run(dir, &["keys", "generate", "--out", "thief.key"]);
-    let minted = run(
-        dir,
-        &[
+    let mint = |agent_key: Option<&str>| {
+        let mut args = vec![
             "mint",
             "--root-key-file",
             "root.key",
@@ -270,14 +266,17 @@ fn serve_requiring_holder_proofs_accepts_only_requests_signed_with_prove() {
             "alice",
             "--agent",
             "assistant",
-            "--agent-public-key",
-            &agent_pub,
             "--right",
             "flights/*:read",
-        ],
-    );
-    let token = minted["token"].as_str().unwrap().to_owned();
+        ];
+        if let Some(key) = agent_key {
+            args.extend(["--agent-public-key", key]);
+        }
+        run(dir, &args)["token"].as_str().unwrap().to_owned()
+    };
+    let token = mint(Some(&agent_pub));
     std::fs::write(dir.join("token"), &token).unwrap();
+    let bearer = mint(None);
     let (_tool, tool_url) = start(
         dir,
         &[
@@ -291,40 +290,29 @@ fn serve_requiring_holder_proofs_accepts_only_requests_signed_with_prove() {
         ],
     );
     let url = format!("{tool_url}flights/lis/2026-12-01");
-    let prove = |key: &str, request: &str| {
+    let prove = |key: &str, url: &str| {
         run(
             dir,
-            &["prove", "@token", "--key-file", key, "--request", request],
-        )["proof"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+            &[
+                "prove",
+                "@token",
+                "--signing-key-file",
+                key,
+                "--method",
+                "GET",
+                "--url",
+                url,
+            ],
+        )
     };
     assert_eq!(get(&url, &token).0, 401, "a token alone is not enough");
-    assert_eq!(
-        get_with_proof(
-            &url,
-            &token,
-            &prove("agent.key", "flights/lis/2026-12-01:read")
-        ),
-        200
-    );
-    assert_eq!(
-        get_with_proof(
-            &url,
-            &token,
-            &prove("thief.key", "flights/lis/2026-12-01:read")
-        ),
-        401
-    );
-    assert_eq!(
-        get_with_proof(
-            &url,
-            &token,
-            &prove("agent.key", "flights/opo/2026-12-01:read")
-        ),
-        401
-    );
+    assert_eq!(get(&url, &bearer).0, 401, "a bearer leaf is refused");
+    let signed = prove("agent.key", &url);
+    assert_eq!(get_with_proof(&url, &signed), 200);
+    assert_eq!(get_with_proof(&url, &signed), 401, "a replayed request");
+    assert_eq!(get_with_proof(&url, &prove("thief.key", &url)), 401);
+    let other = format!("{tool_url}flights/opo/2026-12-01");
+    assert_eq!(get_with_proof(&url, &prove("agent.key", &other)), 401);
 }
 
 fn copy_dir(from: &Path, to: &Path) {

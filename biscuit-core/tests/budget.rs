@@ -126,7 +126,10 @@ fn nested_expressions_and_closures_are_refused() {
     let root = KeyPair::generate();
     let nested = format!(
         "check if time($t), {} > 0;",
-        (0..40).map(|i| format!("{i}")).collect::<Vec<_>>().join(" + ")
+        (0..40)
+            .map(|i| format!("{i}"))
+            .collect::<Vec<_>>()
+            .join(" + ")
     );
     let bytes = append(&grant(&root), &root, &nested);
     assert_too_complex(&bytes, &root, "operations");
@@ -173,7 +176,10 @@ fn a_plain_biscuit_cli_narrowing_verifies_and_is_enforced() {
         )
         .unwrap();
     let outside = token.check(&root.public(), &Request::new("flights/opo/x", "read"));
-    assert!(matches!(outside, Err(Error::NotPermitted { .. })), "{outside:?}");
+    assert!(
+        matches!(outside, Err(Error::NotPermitted { .. })),
+        "{outside:?}"
+    );
     // So does a narrowing with one regular expression, time and operation.
     let bytes = append(
         &grant(&root),

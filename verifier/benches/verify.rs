@@ -200,11 +200,17 @@ fn budget(c: &mut Criterion) {
     let shapes = [
         (
             "join_in_check",
-            format!("{}check if f($a), f($b), f($c), f($d), $a + $b + $c + $d == -1;", facts(60)),
+            format!(
+                "{}check if f($a), f($b), f($c), f($d), $a + $b + $c + $d == -1;",
+                facts(60)
+            ),
         ),
         (
             "join_in_rule",
-            format!("{}g($a, $b, $c) <- f($a), f($b), f($c);\ncheck if g(1, 2, 3);", facts(300)),
+            format!(
+                "{}g($a, $b, $c) <- f($a), f($b), f($c);\ncheck if g(1, 2, 3);",
+                facts(300)
+            ),
         ),
         ("many_facts", facts(2000)),
         (
@@ -217,7 +223,10 @@ fn budget(c: &mut Criterion) {
             "nested_expressions",
             format!(
                 "check if time($t), {} > 0;",
-                (0..200).map(|i| i.to_string()).collect::<Vec<_>>().join(" + ")
+                (0..200)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
             ),
         ),
     ];

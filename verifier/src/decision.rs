@@ -357,10 +357,7 @@ impl Decision {
             }
             Reason::BadSignature => "a signature of the token does not verify".to_owned(),
             Reason::Expired => "the token has expired".to_owned(),
-            Reason::Revoked => format!(
-                "the token is revoked{}",
-                block(self.revoked_block)
-            ),
+            Reason::Revoked => format!("the token is revoked{}", block(self.revoked_block)),
             Reason::DepthExceeded => "the delegation chain is too deep".to_owned(),
             Reason::HolderBindingBroken => {
                 "a key-bound holder handed the token on without signing the hop".to_owned()

@@ -77,13 +77,12 @@ pub use axum_support::Delegation;
 pub use decision::{Decision, FailedCheck, Reason, RevocationInfo};
 pub use middleware::{
     Agentcap, AgentcapBody, AgentcapLayer, AgentcapRequestBody, AuthorizedDelegation, BearerToken,
-    DEFAULT_MAX_BODY_BYTES, ProblemJson, Rejection, ResponseFuture,
-    SIGNATURE_INPUT_HEADER, TokenExtractor, UnreadableToken, problem_response, status_for,
+    DEFAULT_MAX_BODY_BYTES, ProblemJson, Rejection, ResponseFuture, SIGNATURE_INPUT_HEADER,
+    TokenExtractor, UnreadableToken, problem_response, status_for,
 };
 pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache, ReplayError};
 pub use request::{AccessRequest, FactValue, HttpProof, RequestFacts, RestMapping};
 pub use verifier::{
     ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
-    MAX_CLOCK_SKEW, MAX_REQUEST_FACTS,
-    DEFAULT_MAX_TOKEN_BYTES, Verifier, VerifierBuilder,
+    DEFAULT_MAX_TOKEN_BYTES, MAX_CLOCK_SKEW, MAX_REQUEST_FACTS, Verifier, VerifierBuilder,
 };

@@ -340,14 +340,7 @@ impl Config {
         &self,
         parts: http::request::Parts,
         body: B,
-    ) -> Result<
-        (
-            http::request::Parts,
-            AgentcapRequestBody<B>,
-            Option<Bytes>,
-        ),
-        Response<Full<Bytes>>,
-    >
+    ) -> Result<(http::request::Parts, AgentcapRequestBody<B>, Option<Bytes>), Response<Full<Bytes>>>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,

@@ -228,8 +228,11 @@ impl VerifierBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.audience
-            .extend(authorities.into_iter().map(|a| a.into().to_ascii_lowercase()));
+        self.audience.extend(
+            authorities
+                .into_iter()
+                .map(|a| a.into().to_ascii_lowercase()),
+        );
         self
     }
 
@@ -616,7 +619,10 @@ impl Verifier {
             }
             return Err((
                 Reason::HolderProofMissing,
-                Some("the token's holder has no key (a bearer token); this service requires proofs".to_owned()),
+                Some(
+                    "the token's holder has no key (a bearer token); this service requires proofs"
+                        .to_owned(),
+                ),
             ));
         };
         let invalid = |detail: &str| (Reason::HolderProofInvalid, Some(detail.to_owned()));
@@ -647,7 +653,12 @@ impl Verifier {
         .map_err(|error| (Reason::HolderProofInvalid, Some(error.to_string())))?;
         inner
             .replay
-            .check_and_remember(&holder_key.to_bytes(), &verified.nonce, verified.replay_until, now)
+            .check_and_remember(
+                &holder_key.to_bytes(),
+                &verified.nonce,
+                verified.replay_until,
+                now,
+            )
             .map_err(|error| (Reason::HolderProofInvalid, Some(error.to_string())))
     }
 

@@ -68,7 +68,10 @@ fn a_cache_entry_costs_what_it_is_charged_and_the_budget_holds() {
             "token {decoded} B: entry holds {held} B ({:.1}x), charged {charged} B",
             held as f64 / decoded as f64
         );
-        assert!(held <= charged, "held {held} B but charged only {charged} B");
+        assert!(
+            held <= charged,
+            "held {held} B but charged only {charged} B"
+        );
     }
 
     // Filling a 1 MiB cache with 400 distinct narrowings holds at most
@@ -97,7 +100,11 @@ fn a_cache_entry_costs_what_it_is_charged_and_the_budget_holds() {
         .collect();
     let before = live();
     for (resource, token) in &narrowings {
-        assert!(small.verify(token, &AccessRequest::new(resource, "read")).allowed());
+        assert!(
+            small
+                .verify(token, &AccessRequest::new(resource, "read"))
+                .allowed()
+        );
     }
     let held = (live() - before) as usize;
     eprintln!(
@@ -107,7 +114,6 @@ fn a_cache_entry_costs_what_it_is_charged_and_the_budget_holds() {
     );
     assert!(small.cache_bytes() <= budget);
     assert!(small.cache_entries() < narrowings.len());
-
 
     assert!(held <= budget, "held {held} B for a {budget} B budget");
 }

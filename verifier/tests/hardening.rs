@@ -87,7 +87,10 @@ fn hostile(root: &KeyPair) -> Vec<(&'static str, String)> {
                 root,
                 &format!(
                     "check if time($t), {} > 0;",
-                    (0..40).map(|i| i.to_string()).collect::<Vec<_>>().join(" + ")
+                    (0..40)
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
                 ),
             ),
         ),
@@ -103,7 +106,11 @@ fn every_hostile_shape_is_denied_as_too_complex_naming_its_block() {
         assert_eq!(decision.reason, Reason::TooComplex, "{shape}");
         assert_eq!(decision.complex_block, Some(1), "{shape}");
         assert_eq!(decision.reason.code(), "token_too_complex");
-        assert!(decision.explain().contains("block 1"), "{shape}: {}", decision.explain());
+        assert!(
+            decision.explain().contains("block 1"),
+            "{shape}: {}",
+            decision.explain()
+        );
         // Nothing over budget is cached.
         assert_eq!(verifier.cache_entries(), 0, "{shape}");
     }
@@ -118,9 +125,15 @@ fn a_biscuit_cli_style_narrowing_is_verified_and_enforced() {
         &root,
         "check if resource($r), $r.starts_with(\"flights/lis/\");",
     );
-    let allowed = verifier.verify(&token, &AccessRequest::new("flights/lis/2026-12-01", "read"));
+    let allowed = verifier.verify(
+        &token,
+        &AccessRequest::new("flights/lis/2026-12-01", "read"),
+    );
     assert!(allowed.allowed(), "{}", allowed.explain());
-    let denied = verifier.verify(&token, &AccessRequest::new("flights/opo/2026-12-01", "read"));
+    let denied = verifier.verify(
+        &token,
+        &AccessRequest::new("flights/opo/2026-12-01", "read"),
+    );
     assert_eq!(denied.reason, Reason::PolicyDenied);
     assert_eq!(denied.failing_block(), Some(1));
 }
@@ -235,10 +248,16 @@ fn expired_revoked_and_structurally_denied_tokens_are_never_cached() {
     let mut deep = grant(&root);
     for i in 0..3 {
         deep = deep
-            .delegate(&Hop::to(format!("sub-{i}")).right("flights/*", "read"), None)
+            .delegate(
+                &Hop::to(format!("sub-{i}")).right("flights/*", "read"),
+                None,
+            )
             .unwrap();
     }
-    let decision = shallow.verify(&deep.to_base64().unwrap(), &AccessRequest::new("flights/x", "read"));
+    let decision = shallow.verify(
+        &deep.to_base64().unwrap(),
+        &AccessRequest::new("flights/x", "read"),
+    );
     assert_eq!(decision.reason, Reason::DepthExceeded);
     assert_eq!(verifier.cache_entries(), 0);
     assert_eq!(shallow.cache_entries(), 0);
@@ -289,9 +308,17 @@ fn the_cache_stays_within_its_byte_budget_when_filled_with_distinct_tokens() {
             .to_base64()
             .unwrap();
         let before = verifier.cache_bytes();
-        assert!(verifier.verify(&narrowed, &AccessRequest::new(&resource, "read")).allowed());
+        assert!(
+            verifier
+                .verify(&narrowed, &AccessRequest::new(&resource, "read"))
+                .allowed()
+        );
         largest_entry = largest_entry.max(verifier.cache_bytes().saturating_sub(before));
-        assert!(verifier.cache_bytes() <= budget, "{} > {budget}", verifier.cache_bytes());
+        assert!(
+            verifier.cache_bytes() <= budget,
+            "{} > {budget}",
+            verifier.cache_bytes()
+        );
     }
     assert!(verifier.cache_entries() < 300, "nothing was evicted");
     assert!(verifier.cache_entries() > 0);
@@ -308,7 +335,9 @@ fn custom_request_facts_cannot_use_vocabulary_names() {
         .build()
         .unwrap();
     let token = grant(&root).to_base64().unwrap();
-    for name in ["user", "agent", "right", "cap", "hop", "expires", "resource", "quantity"] {
+    for name in [
+        "user", "agent", "right", "cap", "hop", "expires", "resource", "quantity",
+    ] {
         let request = AccessRequest::new("flights/x", "read").fact(name, "admin");
         let decision = verifier.verify(&token, &request);
         assert_eq!(decision.reason, Reason::MalformedRequest, "{name}");
@@ -318,7 +347,10 @@ fn custom_request_facts_cannot_use_vocabulary_names() {
     for i in 0..100 {
         request = request.quantity(format!("q{i}"), i);
     }
-    assert_eq!(verifier.verify(&token, &request).reason, Reason::MalformedRequest);
+    assert_eq!(
+        verifier.verify(&token, &request).reason,
+        Reason::MalformedRequest
+    );
 }
 
 #[test]
@@ -341,7 +373,10 @@ fn clock_skew_is_bounded_and_applied_both_ways() {
         .clock_skew(Duration::ZERO)
         .build()
         .unwrap();
-    assert_eq!(strict.verify(&expired_2s_ago, &request).reason, Reason::Expired);
+    assert_eq!(
+        strict.verify(&expired_2s_ago, &request).reason,
+        Reason::Expired
+    );
     // Expired by more than the skew: denied.
     let expired_20s_ago = Grant::new("alice", "a")
         .right("flights/*", "read")
@@ -351,7 +386,10 @@ fn clock_skew_is_bounded_and_applied_both_ways() {
         .unwrap()
         .to_base64()
         .unwrap();
-    assert_eq!(verifier(&root).verify(&expired_20s_ago, &request).reason, Reason::Expired);
+    assert_eq!(
+        verifier(&root).verify(&expired_20s_ago, &request).reason,
+        Reason::Expired
+    );
     // A grant dated a minute ahead is refused.
     let future = Grant::new("alice", "a")
         .right("flights/*", "read")
@@ -416,7 +454,9 @@ async fn a_rejection_hook_shapes_the_refusal() {
                 "error": {"code": -32001, "message": decision.client_message(),
                           "data": {"reason": decision.reason.code()}},
             });
-            http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+            http::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
         },
     );
     let base = serve(layer).await;
@@ -558,11 +598,21 @@ async fn a_captured_proof_cannot_be_replayed_or_moved() {
         assert_eq!(body["reason"], "holder_proof_invalid", "{what}: {body}");
     };
     // The same request again: a replay.
-    refused(post(&base_a, charge_10, &token, &proof, b"note=lunch").await, "twice");
+    refused(
+        post(&base_a, charge_10, &token, &proof, b"note=lunch").await,
+        "twice",
+    );
     // The captured proof on another amount, another body, another service.
     let fresh = signed(&agent, &token, &authority_a, charge_10, b"note=lunch", now);
     refused(
-        post(&base_a, "/payments/charge?amount=500", &token, &fresh, b"note=lunch").await,
+        post(
+            &base_a,
+            "/payments/charge?amount=500",
+            &token,
+            &fresh,
+            b"note=lunch",
+        )
+        .await,
         "another amount",
     );
     let fresh = signed(&agent, &token, &authority_a, charge_10, b"note=lunch", now);
@@ -584,10 +634,16 @@ async fn a_captured_proof_cannot_be_replayed_or_moved() {
         b"",
         now + Duration::from_secs(59),
     );
-    refused(post(&base_a, charge_10, &token, &ahead, b"").await, "from the future");
+    refused(
+        post(&base_a, charge_10, &token, &ahead, b"").await,
+        "from the future",
+    );
     let thief = KeyPair::generate();
     let stolen = signed(&thief, &token, &authority_a, charge_10, b"", now);
-    refused(post(&base_a, charge_10, &token, &stolen, b"").await, "non-holder");
+    refused(
+        post(&base_a, charge_10, &token, &stolen, b"").await,
+        "non-holder",
+    );
     // The token alone: a proof is missing.
     let response = reqwest::Client::new()
         .post(format!("{base_a}{charge_10}"))
@@ -631,5 +687,9 @@ fn caps_are_scoped_to_their_resource_and_refuse_negative_quantities() {
     assert!(decide("payments/charge", "write", Some(("amount", 10))).allowed());
     let refund = decide("payments/charge", "write", Some(("amount", -100_000)));
     assert_eq!(refund.reason, Reason::PolicyDenied);
-    assert!(refund.explain().contains("negative"), "{}", refund.explain());
+    assert!(
+        refund.explain().contains("negative"),
+        "{}",
+        refund.explain()
+    );
 }

@@ -285,8 +285,13 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
     let audit = audit_sink(&audit_path)?;
     let verifier =
         VerifierSpec::new(vec![(None, keys.root.public())], None)?.build(Some(state.clone()))?;
-    let (tool_addr, _server) =
-        start_tool_server("127.0.0.1:0", verifier, Some(audit as Arc<dyn AuditSink>)).await?;
+    let (tool_addr, _server) = start_tool_server(
+        "127.0.0.1:0",
+        verifier,
+        Some(audit as Arc<dyn AuditSink>),
+        true,
+    )
+    .await?;
     let base = format!("http://{tool_addr}/");
     story.say(format!(
         "   tool server        {base}  (verifier middleware: issuer root key, revocation list by push)"

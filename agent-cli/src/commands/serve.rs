@@ -37,7 +37,14 @@ pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
         .listen
         .parse()
         .map_err(|_| CliError::usage("--listen: expected an address such as 127.0.0.1:8080"))?;
+    spec.allow_bearer = args.allow_bearer;
+    spec.audience = args.audience.clone();
+    if spec.audience.is_empty() && spec.holder_proof_max_age.is_some() && listen.port() != 0 {
+        // Clients address the service as it listens, unless told otherwise.
+        spec.audience.push(listen.to_string());
+    }
     let audit = args.audit_log.as_deref().map(audit_sink).transpose()?;
+    let audit_required = args.audit_required;
     let runtime = super::multi_thread_runtime(SERVE_WORKERS)?;
     runtime.block_on(async move {
         let state = match &revocation {
@@ -68,7 +75,8 @@ pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
         };
         let verifier = spec.build(state)?;
         let audit = audit.map(|a| a as Arc<dyn AuditSink>);
-        let (addr, server) = start_tool_server(&listen.to_string(), verifier, audit).await?;
+        let (addr, server) =
+            start_tool_server(&listen.to_string(), verifier, audit, audit_required).await?;
         let url = format!("http://{addr}/");
         note(format, format!("tool server listening on {url}"));
         if format == Format::Json {

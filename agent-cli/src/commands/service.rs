@@ -24,15 +24,18 @@ pub(crate) struct VerifierSpec {
     pub policy_file: Option<PathBuf>,
     /// Require holder proofs of possession, no older than this.
     pub holder_proof_max_age: Option<Duration>,
+    /// With proofs required: accept bearer leaves without one.
+    pub allow_bearer: bool,
+    /// The authorities proofs must be made for (empty: any).
+    pub audience: Vec<String>,
     /// Tolerated clock skew (`None`: the verifier's default).
     pub clock_skew: Option<Duration>,
 }
 
-/// The largest `--clock-skew` accepted: more would keep expired tokens
-/// alive for longer than any clock is plausibly wrong.
-const MAX_CLOCK_SKEW: Duration = Duration::from_secs(3600);
+/// The largest `--clock-skew` accepted: the verifier's own bound.
+const MAX_CLOCK_SKEW: Duration = agentcap_verifier::MAX_CLOCK_SKEW;
 
-/// Parses `--clock-skew` (`0s` allowed, at most an hour).
+/// Parses `--clock-skew` (`0s` allowed, at most five minutes).
 pub(crate) fn clock_skew(text: Option<&str>) -> CliResult<Option<Duration>> {
     let Some(text) = text else {
         return Ok(None);
@@ -40,7 +43,7 @@ pub(crate) fn clock_skew(text: Option<&str>) -> CliResult<Option<Duration>> {
     let skew = humantime::parse_duration(text.trim())
         .map_err(|e| CliError::usage(format!("--clock-skew: {e} (examples: 0s, 5s, 2m)")))?;
     if skew > MAX_CLOCK_SKEW {
-        return Err(CliError::usage("--clock-skew: at most 1h"));
+        return Err(CliError::usage("--clock-skew: at most 5m"));
     }
     Ok(Some(skew))
 }
@@ -64,6 +67,8 @@ impl VerifierSpec {
             roots,
             policy_file,
             holder_proof_max_age: None,
+            allow_bearer: false,
+            audience: Vec::new(),
             clock_skew: None,
         })
     }
@@ -83,6 +88,12 @@ impl VerifierSpec {
         }
         if let Some(max_age) = self.holder_proof_max_age {
             builder = builder.require_holder_proof(max_age);
+            if self.allow_bearer {
+                builder = builder.allow_bearer_leaves();
+            }
+        }
+        if !self.audience.is_empty() {
+            builder = builder.audience(self.audience.iter().cloned());
         }
         if let Some(skew) = self.clock_skew {
             builder = builder.clock_skew(skew);
@@ -106,10 +117,14 @@ pub(crate) async fn start_tool_server(
     listen: &str,
     verifier: Verifier,
     audit: Option<Arc<dyn AuditSink>>,
+    audit_required: bool,
 ) -> CliResult<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let mut layer = AgentcapLayer::new(verifier);
     if let Some(sink) = audit {
         layer = layer.audit(sink);
+        if audit_required {
+            layer = layer.require_audit();
+        }
     }
     let app = agentcap_verifier::tool_server::router(layer);
     let listener = tokio::net::TcpListener::bind(listen)

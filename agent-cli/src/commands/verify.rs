@@ -78,8 +78,8 @@ pub(crate) fn emit_decision(format: Format, decision: &Decision) {
             if let Some(chain) = &decision.chain {
                 s.push_str(&format!(
                     "\n  chain: {} → {}",
-                    chain.user,
-                    chain.agents().join(" → ")
+                    crate::output::safe(&chain.user),
+                    agentcap::display::escape_join(chain.agents(), " → ")
                 ));
             }
             if let Some(r) = &decision.revocation {
