@@ -18,6 +18,12 @@
 //! - **Bounded counts** per block and per token ([`BLOCK_LIMITS`],
 //!   [`TOKEN_LIMITS`]): facts, rules, checks, queries, predicates per body,
 //!   expressions, operations per expression, collection sizes.
+//! - **A bounded cost.** biscuit-auth scans every visible fact for each body
+//!   it evaluates, so one evaluation costs about (rules + check
+//!   alternatives) × (facts stated + facts rules may derive). The token's
+//!   estimate, with an allowance for the request's facts, must stay within
+//!   [`TokenLimits::cost`]; the run limits (checked between iterations)
+//!   bound the rest.
 //! - **Bounded expressions.** No closures (`.all`, `.any`), no foreign
 //!   functions; at most [`BlockLimits::regexes`] regular expressions per
 //!   block, each a literal pattern of at most [`BlockLimits::regex_bytes`].
@@ -69,12 +75,22 @@ pub struct TokenLimits {
     pub facts: usize,
     /// Rules and check queries of all blocks.
     pub queries: usize,
+    /// Rules of all blocks.
+    pub rules: usize,
+    /// The estimated cost of one evaluation: (rules + check alternatives)
+    /// × (stated facts + [`REQUEST_FACTS_ALLOWANCE`]) × (1 + rules).
+    pub cost: usize,
 }
+
+/// Facts the authorizer adds for a request (resource, operation, time,
+/// method, path, revocation facts, quantities and custom facts), counted
+/// into the cost estimate.
+pub const REQUEST_FACTS_ALLOWANCE: usize = 72;
 
 /// The per-block budget.
 pub const BLOCK_LIMITS: BlockLimits = BlockLimits {
     facts: 256,
-    rules: 16,
+    rules: 4,
     checks: 64,
     queries_per_check: 256,
     predicates_per_body: 4,
@@ -90,6 +106,8 @@ pub const BLOCK_LIMITS: BlockLimits = BlockLimits {
 pub const TOKEN_LIMITS: TokenLimits = TokenLimits {
     facts: 1024,
     queries: 1024,
+    rules: 8,
+    cost: 100_000,
 };
 
 /// Predicates that match at most one fact: the request's, stated once by
@@ -116,6 +134,7 @@ const SINGULAR: &[&str] = &[
 pub(crate) struct Budget {
     facts: usize,
     queries: usize,
+    rules: usize,
 }
 
 /// Where a body sits, for messages.
@@ -161,6 +180,13 @@ impl Budget {
             return Err(over("checks", block.checks.len(), limits.checks));
         }
         self.facts += block.facts.len();
+        self.rules += block.rules.len();
+        if self.rules > TOKEN_LIMITS.rules {
+            return Err(refuse(format!(
+                "the token has more than {} rules",
+                TOKEN_LIMITS.rules
+            )));
+        }
         if self.facts > TOKEN_LIMITS.facts {
             return Err(refuse(format!(
                 "the token states more than {} facts",
@@ -209,6 +235,27 @@ impl Budget {
             for (q, query) in check.queries.iter().enumerate() {
                 self.body(query, Body::Check(i, q), symbol, &mut counter, &mut regexes)?;
             }
+        }
+        Ok(())
+    }
+
+    /// After the last block: the cost estimate of one evaluation. `last`
+    /// is the index of the last block, named when the estimate is exceeded.
+    pub(crate) fn finish(&self, last: usize) -> Result<(), Error> {
+        let visible = self.facts + REQUEST_FACTS_ALLOWANCE;
+        let cost = self
+            .queries
+            .saturating_mul(visible)
+            .saturating_mul(1 + self.rules);
+        if cost > TOKEN_LIMITS.cost {
+            return Err(Error::TooComplex {
+                block: last,
+                reason: format!(
+                    "brings the token's evaluation cost to {cost}, more than the {} allowed \
+                     ({} rules and check alternatives over {} facts, {} rules)",
+                    TOKEN_LIMITS.cost, self.queries, self.facts, self.rules
+                ),
+            });
         }
         Ok(())
     }

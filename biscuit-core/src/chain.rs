@@ -427,6 +427,9 @@ impl Chain {
             let block = read_block(&chain, index, signed, known_key, &statements, verified)?;
             chain.blocks.push(block);
         }
+        symbols
+            .budget
+            .finish(chain.blocks.len().saturating_sub(1))?;
         chain.sealed = sealed;
         Ok(chain)
     }

@@ -191,3 +191,19 @@ fn a_plain_biscuit_cli_narrowing_verifies_and_is_enforced() {
         .check(&root.public(), &Request::new("flights/lis/x", "read"))
         .unwrap();
 }
+
+#[test]
+fn a_token_whose_evaluation_would_cost_too_much_is_refused() {
+    let root = KeyPair::generate();
+    // Every part within its per-block limit, but together: 4 rules that may
+    // each derive 250 facts, and 64 checks scanning them all.
+    let mut source = facts("f", 250);
+    for i in 0..4 {
+        source.push_str(&format!("g{i}($a) <- f($a), $a >= {i};\n"));
+    }
+    for i in 0..64 {
+        source.push_str(&format!("check if g{}($a), $a >= {i};\n", i % 4));
+    }
+    let bytes = append(&grant(&root), &root, &source);
+    assert_too_complex(&bytes, &root, "evaluation cost");
+}
