@@ -177,6 +177,77 @@ fn benches(c: &mut Criterion) {
             })
         })
     });
+
+    // The same with holder proofs required: a key-bound 3-block token, each
+    // request signed by the holder (signing is part of what is timed).
+    let holder = KeyPair::generate();
+    let mut bound = Grant::new("alice", "agent-0")
+        .right("flights/*", "read")
+        .max_depth(16)
+        .mint(&root)
+        .unwrap();
+    let mut signer = None;
+    for i in 1..3 {
+        let next = if i == 2 {
+            holder.clone()
+        } else {
+            KeyPair::generate()
+        };
+        bound = bound
+            .delegate(
+                &Hop::to(format!("agent-{i}"))
+                    .right("flights/*", "read")
+                    .agent_key(next.public()),
+                signer.as_ref(),
+            )
+            .unwrap();
+        signer = Some(next);
+    }
+    let bound = bound.to_base64().unwrap();
+    let proving = Verifier::builder()
+        .root_key(None, root.public())
+        .revocation(Arc::clone(&state))
+        .require_holder_proof(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let layer = AgentcapLayer::new(proving).audit(Arc::new(NoAudit));
+    let (proof_base, authority) = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            axum::serve(listener, tool_server::router(layer))
+                .await
+                .unwrap()
+        });
+        (format!("http://{authority}"), authority)
+    });
+    let path = "/flights/lis/2026-12-01";
+    group.bench_function("loopback_request_3_blocks_warm_with_proof", |b| {
+        b.iter(|| {
+            let covered = agentcap::ProofRequest {
+                method: "GET",
+                authority: &authority,
+                path,
+                query: None,
+                token: &bound,
+                body: b"",
+            };
+            let proof = agentcap::HolderProof::sign(&holder, &covered, SystemTime::now()).unwrap();
+            runtime.block_on(async {
+                let response = client
+                    .get(format!("{proof_base}{path}"))
+                    .bearer_auth(&bound)
+                    .header("signature-input", proof.signature_input)
+                    .header("signature", proof.signature)
+                    .header("content-digest", proof.content_digest)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success());
+                black_box(response.bytes().await.unwrap())
+            })
+        })
+    });
     group.finish();
 }
 

@@ -35,6 +35,9 @@ use super::tokens::render_chain;
 /// document at the end).
 struct Story {
     format: Format,
+    /// The service's audit log: denials are explained from it (the client
+    /// only gets the reason code, the block and a short message).
+    audit: Option<std::path::PathBuf>,
 }
 
 impl Story {
@@ -175,7 +178,10 @@ pub fn run(args: DemoArgs, format: Format) -> CliResult<Outcome> {
         .prefix("agentcap-demo-")
         .tempdir()
         .or_fail(Kind::Io, "creating a temporary folder")?;
-    let story = Story { format };
+    let story = Story {
+        format,
+        audit: Some(dir.path().join("audit.jsonl")),
+    };
     let result = super::runtime()?.block_on(play(&story, dir.path()));
     if args.keep {
         let kept = dir.keep();
@@ -281,7 +287,10 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
         Subscriber::new(&revocation_url, state.clone()).or_fail(Kind::Usage, "revocation URL")?;
     tokio::spawn(async move { subscriber.run().await });
 
-    let audit_path = dir.join("audit.jsonl");
+    let audit_path = story
+        .audit
+        .clone()
+        .unwrap_or_else(|| dir.join("audit.jsonl"));
     let audit = audit_sink(&audit_path)?;
     let verifier =
         VerifierSpec::new(vec![(None, keys.root.public())], None)?.build(Some(state.clone()))?;
@@ -442,8 +451,15 @@ async fn run_call(
     phase: &str,
     calls: &mut Vec<Value>,
 ) -> CliResult<()> {
-    let r = call(client, base, c).await?;
+    let mut r = call(client, base, c).await?;
     let allowed = r.status == 200;
+    if !allowed
+        && let Some(path) = &story.audit
+        && let Ok((records, _)) = read_records(path, &AuditFilter::all())
+        && let Some(explanation) = records.last().and_then(|v| v["explanation"].as_str())
+    {
+        r.detail = explanation.to_owned();
+    }
     let as_expected = allowed == c.expect_allowed;
     let mark = match (allowed, as_expected) {
         (true, true) => "✔ ALLOW",
