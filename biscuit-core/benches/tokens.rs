@@ -232,5 +232,63 @@ fn benches(c: &mut Criterion) {
     );
 }
 
-criterion_group!(tokens, benches);
+/// A holder proof (RFC 9421 signature base, body digest, nonce, Ed25519
+/// signature) beside a bare Ed25519 signature of a message the size of the
+/// signature base.
+fn proofs(c: &mut Criterion) {
+    use ed25519_dalek::Signer;
+    let root = KeyPair::generate();
+    let holder = KeyPair::generate();
+    let token = grant()
+        .agent_key(holder.public())
+        .mint(&root)
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    let request = agentcap::ProofRequest {
+        method: "POST",
+        authority: "payments.example:8443",
+        path: "/payments/charge",
+        query: Some("amount=120"),
+        token: &token,
+        body: b"{\"note\":\"lunch\"}",
+    };
+    let now = SystemTime::now();
+    let base_len = agentcap::HolderProof::sign(&holder, &request, now)
+        .unwrap()
+        .signature_input
+        .len()
+        + token.len()
+        + 200;
+    let message = vec![b'x'; base_len];
+    let bare = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let mut group = c.benchmark_group("holder_proof");
+    group.bench_function("sign", |b| {
+        b.iter(|| black_box(agentcap::HolderProof::sign(&holder, &request, now).unwrap()))
+    });
+    group.bench_function("bare_ed25519_sign", |b| {
+        b.iter(|| black_box(bare.sign(&message)))
+    });
+    let headers = agentcap::HolderProof::sign(&holder, &request, now).unwrap();
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            black_box(
+                agentcap::HolderProof::verify(
+                    &headers.signature_input,
+                    &headers.signature,
+                    Some(&headers.content_digest),
+                    &holder.public(),
+                    &request,
+                    now,
+                    Duration::from_secs(60),
+                    Duration::from_secs(5),
+                )
+                .unwrap(),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(tokens, benches, proofs);
 criterion_main!(tokens);

@@ -16,11 +16,16 @@ const MAX_KEY_FILE_BYTES: u64 = 16 * 1024;
 
 /// A private Ed25519 key with its public half: an issuer's root key or an
 /// agent's key. Its `Debug` output shows only the public key.
-pub struct KeyPair(biscuit_auth::KeyPair);
+pub struct KeyPair {
+    inner: biscuit_auth::KeyPair,
+    /// The same key as ed25519-dalek holds it, expanded once (with its
+    /// public half) instead of at every signature; zeroized on drop.
+    signing: Option<ed25519_dalek::SigningKey>,
+}
 
 impl Clone for KeyPair {
     fn clone(&self) -> Self {
-        KeyPair(biscuit_auth::KeyPair::from(&self.0.private()))
+        KeyPair::wrap(biscuit_auth::KeyPair::from(&self.inner.private()))
     }
 }
 
@@ -51,12 +56,20 @@ pub enum Overwrite {
 impl KeyPair {
     /// Generates a new key from the operating system's CSPRNG.
     pub fn generate() -> Self {
-        KeyPair(biscuit_auth::KeyPair::new())
+        KeyPair::wrap(biscuit_auth::KeyPair::new())
+    }
+
+    fn wrap(inner: biscuit_auth::KeyPair) -> Self {
+        let bytes = Zeroizing::new(inner.private().to_bytes());
+        let signing = <&[u8; 32]>::try_from(bytes.as_slice())
+            .ok()
+            .map(ed25519_dalek::SigningKey::from_bytes);
+        KeyPair { inner, signing }
     }
 
     /// The public half.
     pub fn public(&self) -> PublicKey {
-        PublicKey(self.0.public())
+        PublicKey(self.inner.public())
     }
 
     /// Parses a private key: `ed25519-private/<hex>`, bare hex (64 digits), or
@@ -85,17 +98,17 @@ impl KeyPair {
         if private.algorithm() != biscuit_auth::format::schema::public_key::Algorithm::Ed25519 {
             return Err(Error::InvalidKey("only Ed25519 keys are supported"));
         }
-        Ok(KeyPair(biscuit_auth::KeyPair::from(&private)))
+        Ok(KeyPair::wrap(biscuit_auth::KeyPair::from(&private)))
     }
 
     /// The `ed25519-private/<hex>` form. Handle with care: this is the secret.
     pub fn to_text(&self) -> Zeroizing<String> {
-        Zeroizing::new(self.0.private().to_prefixed_string())
+        Zeroizing::new(self.inner.private().to_prefixed_string())
     }
 
     /// The PKCS#8 PEM form. Handle with care: this is the secret.
     pub fn to_pem(&self) -> Result<Zeroizing<String>, Error> {
-        self.0
+        self.inner
             .to_private_key_pem()
             .map_err(|_| Error::InvalidKey("cannot encode this key as PEM"))
     }
@@ -159,17 +172,14 @@ impl KeyPair {
     }
 
     pub(crate) fn biscuit(&self) -> &biscuit_auth::KeyPair {
-        &self.0
+        &self.inner
     }
 
     /// The key as ed25519-dalek's signing key (the crate biscuit-auth uses).
-    pub(crate) fn signing_key(&self) -> Result<ed25519_dalek::SigningKey, Error> {
-        let bytes = self.0.private().to_bytes();
-        let secret: &[u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::InvalidKey("not an Ed25519 private key"))?;
-        Ok(ed25519_dalek::SigningKey::from_bytes(secret))
+    pub(crate) fn signing_key(&self) -> Result<&ed25519_dalek::SigningKey, Error> {
+        self.signing
+            .as_ref()
+            .ok_or(Error::InvalidKey("not an Ed25519 private key"))
     }
 }
 
