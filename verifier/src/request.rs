@@ -263,23 +263,22 @@ impl RequestFacts for RestMapping {
     }
 }
 
-/// Decodes `%XX` escapes; `None` for bad escapes or invalid UTF-8.
+/// Decodes `%XX` escapes; `None` for a `%` not followed by two hex digits
+/// (which `percent-encoding` would pass through as text) or invalid UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = s.split('%').skip(1).all(|escape| {
+        escape
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 /// A shared [`RequestFacts`].
@@ -312,5 +311,7 @@ mod tests {
             .unwrap();
         assert_eq!((r.resource(), r.operation()), ("flights/lis/x", "read"));
         assert!(RestMapping.access_request(&parts("GET", "/a%ff")).is_err());
+        assert!(RestMapping.access_request(&parts("GET", "/a%zz")).is_err());
+        assert!(RestMapping.access_request(&parts("GET", "/a%2")).is_err());
     }
 }
