@@ -130,6 +130,10 @@ pub enum AcceptError {
         /// Underlying I/O error.
         source: std::io::Error,
     },
+    /// The update was interrupted (its task panicked or the runtime shut
+    /// down); the previous state is kept.
+    #[error("the update was interrupted; the previous state is kept")]
+    Interrupted,
 }
 
 /// Why a revocation check could not give an answer.

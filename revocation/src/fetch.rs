@@ -317,7 +317,7 @@ impl Fetcher {
                 let caught_up = self.catch_up(current, available).await;
                 // The head either names the held list now (its freshness is
                 // taken) or records that the held list is out of date.
-                let accepted = self.state.accept_head(&head);
+                let accepted = accept(&self.state, head, VerifierState::accept_head).await;
                 caught_up?;
                 match accepted.map_err(self.refused(HEAD_FILE))? {
                     AcceptOutcome::Behind { current, available } => {
@@ -329,9 +329,8 @@ impl Fetcher {
                     },
                 }
             }
-            None => self
-                .state
-                .accept_head(&head)
+            None => accept(&self.state, head, VerifierState::accept_head)
+                .await
                 .map_err(self.refused(HEAD_FILE))?,
         };
         *self
@@ -356,7 +355,7 @@ impl Fetcher {
                         break;
                     }
                 };
-                match self.state.accept_delta(&delta) {
+                match accept(&self.state, delta, VerifierState::accept_delta).await {
                     Ok(_) => at = self.state.sequence().unwrap_or(at),
                     Err(e) => {
                         tracing::warn!(error = %e, path, "delta refused; fetching the full list");
@@ -375,8 +374,8 @@ impl Fetcher {
                 url: format!("{}{LIST_FILE}", self.base),
                 status: 304,
             })?;
-        self.state
-            .accept_list(&list)
+        accept(&self.state, list, VerifierState::accept_list)
+            .await
             .map_err(self.refused(LIST_FILE))?;
         Ok(())
     }
@@ -493,7 +492,7 @@ impl Subscriber {
         };
         let state = self.state();
         let result = match event {
-            EVENT_DELTA => state.accept_delta(&bytes),
+            EVENT_DELTA => accept(state, bytes, VerifierState::accept_delta).await,
             // A head for a newer list: fetch that list before taking the
             // head, so a publication never makes the state fail closed.
             EVENT_HEAD if self.fetcher.announces_newer(&bytes).is_some() => {
@@ -502,11 +501,11 @@ impl Subscriber {
                 }
                 // Still behind it: record that the held list is out of date.
                 if self.fetcher.announces_newer(&bytes).is_some() {
-                    let _ = state.accept_head(&bytes);
+                    let _ = accept(state, bytes, VerifierState::accept_head).await;
                 }
                 return;
             }
-            EVENT_HEAD => state.accept_head(&bytes),
+            EVENT_HEAD => accept(state, bytes, VerifierState::accept_head).await,
             _ => return,
         };
         let needs_poll = match result {
@@ -522,5 +521,28 @@ impl Subscriber {
         if needs_poll && let Err(e) = self.fetcher.poll_once().await {
             tracing::warn!(error = %e, "catch-up poll after push failed");
         }
+    }
+}
+
+/// The signature of [`VerifierState`]'s accept methods.
+type AcceptFn = fn(&VerifierState, &[u8]) -> Result<AcceptOutcome, AcceptError>;
+
+/// Applies a list, delta or head on tokio's blocking pool (inline outside a
+/// runtime): checking signatures, decoding a large list and the fsync of a
+/// persisted state never hold an executor thread.
+async fn accept(
+    state: &Arc<VerifierState>,
+    bytes: Vec<u8>,
+    apply: AcceptFn,
+) -> Result<AcceptOutcome, AcceptError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            let state = Arc::clone(state);
+            handle
+                .spawn_blocking(move || apply(&state, &bytes))
+                .await
+                .unwrap_or(Err(AcceptError::Interrupted))
+        }
+        Err(_) => apply(state, &bytes),
     }
 }
