@@ -505,6 +505,15 @@ impl RevocationStore {
         }
     }
 
+    /// A cheap fingerprint of the newest publication (the published list
+    /// file's size and modification time), for noticing at once that
+    /// another process published, without reading the list. `None` before
+    /// the first publication.
+    pub fn publication_stamp(&self) -> Option<(u64, SystemTime)> {
+        let metadata = std::fs::metadata(self.published_dir().join(LIST_FILE)).ok()?;
+        Some((metadata.len(), metadata.modified().ok()?))
+    }
+
     /// The signed head, list and latest delta as last published, if any.
     pub fn published(&self) -> Result<Option<Publication>, StoreError> {
         let _lock = self.lock(false)?;

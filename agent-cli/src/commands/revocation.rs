@@ -344,6 +344,12 @@ pub(crate) async fn start_revocation_server(
     Ok(RevocationServer { addr, feed })
 }
 
+/// How often `revocation serve` looks for a publication by another process.
+const PUBLICATION_CHECK: Duration = Duration::from_millis(20);
+
+/// How often it reads the published list whatever the file looks like.
+const FULL_CHECK: Duration = Duration::from_secs(5);
+
 /// `agentcap revocation serve`
 pub fn serve(args: RevocationServeArgs, format: Format) -> CliResult<Outcome> {
     let key_source = SecretSource::new("--signing-key-file", args.signing_key_file, LIST_KEY_ENV)?;
@@ -371,16 +377,40 @@ pub fn serve(args: RevocationServeArgs, format: Format) -> CliResult<Outcome> {
         } else {
             println!("{url}");
         }
-        // Announce what other processes publish (e.g. `agentcap revoke`),
-        // and re-sign the head at half its validity.
+        // Announce what other processes publish (e.g. `agentcap revoke`)
+        // within a few tens of milliseconds: a stat of the published list
+        // every 20 ms, and the list is read only when it changed. Re-sign
+        // the head at half its validity.
         let mut last = server.feed.sequence();
+        let mut last_stamp = store.publication_stamp();
+        let mut last_full_check = tokio::time::Instant::now();
         let mut last_head = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(PUBLICATION_CHECK) => {}
             }
-            if let Ok(Some(p)) = store.published()
+            if last_head.elapsed() >= validity / 2 {
+                match store.refresh_head(&key, validity) {
+                    Ok(head) => server.feed.announce_head(head),
+                    Err(e) => note(format, format!("agentcap: warning: refreshing head: {e}")),
+                }
+                last_head = tokio::time::Instant::now();
+            }
+            // A full look every few seconds too, in case a change kept
+            // the file's size and time.
+            let stamp = store.publication_stamp();
+            let due = last_full_check.elapsed() >= FULL_CHECK;
+            if stamp == last_stamp && !due {
+                continue;
+            }
+            let Ok(published) = store.published() else {
+                // Being written, say: look again at the next tick.
+                continue;
+            };
+            last_stamp = stamp;
+            last_full_check = tokio::time::Instant::now();
+            if let Some(p) = published
                 && Some(p.sequence) != last
             {
                 server.feed.announce(&p);
@@ -390,13 +420,6 @@ pub fn serve(args: RevocationServeArgs, format: Format) -> CliResult<Outcome> {
                 if format == Format::Json {
                     json_line(&json!({"event": "published", "sequence": p.sequence}));
                 }
-            }
-            if last_head.elapsed() >= validity / 2 {
-                match store.refresh_head(&key, validity) {
-                    Ok(head) => server.feed.announce_head(head),
-                    Err(e) => note(format, format!("agentcap: warning: refreshing head: {e}")),
-                }
-                last_head = tokio::time::Instant::now();
             }
         }
         Ok::<_, CliError>(())
