@@ -156,11 +156,11 @@ impl std::fmt::Display for Body {
 
 impl Budget {
     /// Checks one decoded block; `symbol` resolves the block's symbol ids.
-    pub(crate) fn check_block(
+    pub(crate) fn check_block<'s>(
         &mut self,
         block: &schema::Block,
         index: usize,
-        symbol: &dyn Fn(u64) -> Result<String, Error>,
+        symbol: &dyn Fn(u64) -> Result<&'s str, Error>,
     ) -> Result<(), Error> {
         let limits = BLOCK_LIMITS;
         let refuse = |reason: String| Error::TooComplex {
@@ -198,10 +198,10 @@ impl Budget {
             limits,
             refuse: &refuse,
         };
-        let mut singular_seen: Vec<String> = Vec::new();
+        let mut singular_seen: Vec<&str> = Vec::new();
         for f in &block.facts {
             let name = symbol(f.predicate.name)?;
-            if SINGULAR.contains(&name.as_str()) {
+            if SINGULAR.contains(&name) {
                 if index != 0 {
                     return Err(refuse(format!(
                         "states {name}(...), which only the authorizer or the grant may state"
@@ -216,7 +216,7 @@ impl Budget {
         }
         for (i, rule) in block.rules.iter().enumerate() {
             let head = symbol(rule.head.name)?;
-            if SINGULAR.contains(&head.as_str()) {
+            if SINGULAR.contains(&head) {
                 return Err(refuse(format!(
                     "rule {i} derives {head}(...), which only the authorizer or the grant may state"
                 )));
@@ -260,11 +260,11 @@ impl Budget {
         Ok(())
     }
 
-    fn body(
+    fn body<'s>(
         &mut self,
         rule: &schema::Rule,
         at: Body,
-        symbol: &dyn Fn(u64) -> Result<String, Error>,
+        symbol: &dyn Fn(u64) -> Result<&'s str, Error>,
         counter: &mut TermCounter<'_>,
         regexes: &mut usize,
     ) -> Result<(), Error> {
@@ -287,7 +287,7 @@ impl Budget {
         let mut multiple = None;
         for predicate in &rule.body {
             let name = symbol(predicate.name)?;
-            if !SINGULAR.contains(&name.as_str()) {
+            if !SINGULAR.contains(&name) {
                 if let Some(first) = &multiple {
                     return Err(refuse(format!(
                         "{at} joins {first}(...) with {name}(...): both can match many facts, \
@@ -357,11 +357,11 @@ impl Budget {
 
     /// A regular expression's pattern must be a literal string of bounded
     /// length (pushed just before the `matches` operation).
-    fn regex_pattern(
+    fn regex_pattern<'s>(
         &self,
         previous: Option<&schema::Op>,
         at: Body,
-        symbol: &dyn Fn(u64) -> Result<String, Error>,
+        symbol: &dyn Fn(u64) -> Result<&'s str, Error>,
         refuse: &dyn Fn(String) -> Error,
     ) -> Result<(), Error> {
         use schema::op::Content;

@@ -443,6 +443,23 @@ struct Symbols {
     budget: crate::budget::Budget,
 }
 
+/// The name of symbol `i`: from biscuit-auth's fixed table below
+/// [`SYMBOL_OFFSET`], else from the block's (or the shared) table.
+fn symbol_name<'a>(
+    defaults: &'a biscuit_auth::datalog::SymbolTable,
+    table: &'a [String],
+    i: u64,
+) -> Option<&'a str> {
+    if i < SYMBOL_OFFSET {
+        defaults.get_symbol(i)
+    } else {
+        usize::try_from(i - SYMBOL_OFFSET)
+            .ok()
+            .and_then(|j| table.get(j))
+            .map(String::as_str)
+    }
+}
+
 /// biscuit-auth's fixed table covers indices below this offset.
 const SYMBOL_OFFSET: u64 = 1024;
 
@@ -537,17 +554,16 @@ fn decode_block(
     };
     let defaults = biscuit_auth::datalog::SymbolTable::new();
     let symbol = |i: u64| -> Result<String, Error> {
-        let found = if i < SYMBOL_OFFSET {
-            defaults.get_symbol(i).map(str::to_owned)
-        } else {
-            usize::try_from(i - SYMBOL_OFFSET)
-                .ok()
-                .and_then(|j| table.get(j))
-                .cloned()
-        };
-        found.ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
+        symbol_name(&defaults, table, i)
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
     };
-    symbols.budget.check_block(&block, index, &symbol)?;
+    // The budget reads names only: borrowed, not copied.
+    let name_of = |i: u64| -> Result<&str, Error> {
+        symbol_name(&defaults, table, i)
+            .ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
+    };
+    symbols.budget.check_block(&block, index, &name_of)?;
     let value = |term: &schema::Term| -> Result<Value, Error> {
         use schema::term::Content;
         Ok(match &term.content {
