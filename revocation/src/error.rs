@@ -241,6 +241,7 @@ pub enum KeyError {
 
 /// Errors of the [`Fetcher`](crate::Fetcher) and
 /// [`Subscriber`](crate::Subscriber).
+#[cfg(feature = "client")]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {

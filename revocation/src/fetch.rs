@@ -11,9 +11,8 @@ use crate::error::{AcceptError, FetchError};
 use crate::head::ListHead;
 use crate::keys::TrustedListKeys;
 use crate::list::MAX_HEAD_BYTES;
-use crate::server::{EVENT_DELTA, EVENT_HEAD};
 use crate::state::{AcceptOutcome, VerifierState};
-use crate::store::{DELTAS_DIR, HEAD_FILE, LIST_FILE};
+use crate::store::{DELTAS_DIR, EVENT_DELTA, EVENT_HEAD, HEAD_FILE, LIST_FILE};
 
 /// Default number of deltas a [`Fetcher`] applies before it prefers the
 /// full list.

@@ -117,20 +117,23 @@ mod clock;
 mod delta;
 mod encoding;
 mod error;
+#[cfg(feature = "client")]
 mod fetch;
 mod fsutil;
 mod head;
 mod id;
 mod keys;
 mod list;
+#[cfg(feature = "server")]
 mod server;
 mod state;
 mod store;
 
 pub use crate::delta::ListDelta;
-pub use crate::error::{
-    AcceptError, CheckError, DecodeError, FetchError, KeyError, ListError, StoreError,
-};
+#[cfg(feature = "client")]
+pub use crate::error::FetchError;
+pub use crate::error::{AcceptError, CheckError, DecodeError, KeyError, ListError, StoreError};
+#[cfg(feature = "client")]
 pub use crate::fetch::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_FETCH_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DELTA_STEPS,
     Fetcher, FetcherBuilder, Subscriber,
@@ -141,11 +144,13 @@ pub use crate::keys::{KeyId, ListSigningKey, ListVerifyingKey, TrustedListKeys};
 pub use crate::list::{
     DEFAULT_MAX_LIST_BYTES, ListDigest, MAX_HEAD_BYTES, RevocationEntry, RevocationList,
 };
-pub use crate::server::{EVENT_DELTA, EVENT_HEAD, RevocationFeed, router};
+#[cfg(feature = "server")]
+pub use crate::server::{RevocationFeed, router};
 pub use crate::state::{
     AcceptOutcome, Freshness, FreshnessPolicy, OnExpired, RevocationCheck, RevocationStatus,
     StateError, VerifierConfig, VerifierState,
 };
 pub use crate::store::{
-    DELTAS_DIR, DELTAS_KEPT, HEAD_FILE, LIST_FILE, LIST_JSON_FILE, Publication, RevocationStore,
+    DELTAS_DIR, DELTAS_KEPT, EVENT_DELTA, EVENT_HEAD, HEAD_FILE, LIST_FILE, LIST_JSON_FILE,
+    Publication, RevocationStore,
 };

@@ -22,10 +22,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use crate::error::StoreError;
 use crate::store::{DELTAS_KEPT, Publication, RevocationStore};
 
-/// Name of the push-stream event carrying a hex-encoded signed delta.
-pub const EVENT_DELTA: &str = "delta";
-/// Name of the push-stream event carrying a hex-encoded signed head.
-pub const EVENT_HEAD: &str = "head";
+use crate::store::{EVENT_DELTA, EVENT_HEAD};
 
 const CACHE_REVALIDATE: &str = "no-cache";
 const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";

@@ -21,6 +21,11 @@ use crate::list::{RevocationEntry, RevocationList};
 /// How many consecutive deltas the store keeps (and exports).
 pub const DELTAS_KEPT: u64 = 64;
 
+/// Name of the push-stream event carrying a hex-encoded signed delta.
+pub const EVENT_DELTA: &str = "delta";
+/// Name of the push-stream event carrying a hex-encoded signed head.
+pub const EVENT_HEAD: &str = "head";
+
 const STORE_MAGIC: &[u8; 8] = b"ACRVSTOR";
 const STORE_VERSION: u8 = 1;
 const STATE_FILE: &str = "state.bin";

@@ -1,6 +1,7 @@
 //! End to end over loopback HTTP: the axum feed, the push stream, the
 //! polling fetcher, static exports, server restarts and bad responses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![cfg(all(feature = "server", feature = "client"))]
 
 mod common;
 
