@@ -63,6 +63,8 @@
 mod audit;
 #[cfg(feature = "axum")]
 mod axum_support;
+mod builder;
+mod cache;
 mod decision;
 mod middleware;
 mod replay;
@@ -74,6 +76,10 @@ mod verifier;
 pub use audit::{AuditError, AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
 #[cfg(feature = "axum")]
 pub use axum_support::Delegation;
+pub use builder::{
+    ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_TOKEN_BYTES, MAX_CLOCK_SKEW, MAX_REQUEST_FACTS, VerifierBuilder,
+};
 pub use decision::{Decision, FailedCheck, Reason, RevocationInfo};
 pub use middleware::{
     Agentcap, AgentcapBody, AgentcapLayer, AgentcapRequestBody, AuthorizedDelegation, BearerToken,
@@ -82,7 +88,4 @@ pub use middleware::{
 };
 pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache, ReplayError};
 pub use request::{AccessRequest, FactValue, HttpProof, RequestFacts, RestMapping};
-pub use verifier::{
-    ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_TOKEN_BYTES, MAX_CLOCK_SKEW, MAX_REQUEST_FACTS, Verifier, VerifierBuilder,
-};
+pub use verifier::Verifier;
