@@ -162,8 +162,16 @@ impl Verifier {
         decision.chain = Some(Arc::clone(&verified.chain));
         let now = request.time.unwrap_or_else(SystemTime::now);
         // Structure and time: a token refused here is never cached, and a
-        // cached one that has since expired leaves the cache.
-        if let Err((reason, detail)) = self.check_chain(&verified.chain, now) {
+        // cached one that has since expired leaves the cache. A cached token
+        // passed the structural rules when it entered: only time is new.
+        let structure = if cached {
+            Ok(())
+        } else {
+            self.check_structure(&verified.chain)
+        };
+        if let Err((reason, detail)) =
+            structure.and_then(|()| self.check_time(&verified.chain, now))
+        {
             decision.reason = reason;
             decision.detail = detail;
             if reason == Reason::Expired {
@@ -208,9 +216,9 @@ impl Verifier {
         decision
     }
 
-    /// The rules Datalog cannot express, and time: depth, holder binding,
-    /// expiry and issue date, with the clock skew applied both ways.
-    fn check_chain(&self, chain: &Chain, now: SystemTime) -> Result<(), (Reason, Option<String>)> {
+    /// The rules Datalog cannot express: depth (the token's and this
+    /// service's maximum) and holder binding. They depend on the token alone.
+    fn check_structure(&self, chain: &Chain) -> Result<(), (Reason, Option<String>)> {
         let inner = &self.inner;
         if let Err(error) = chain.validate() {
             let reason = match error {
@@ -232,8 +240,13 @@ impl Verifier {
                 )),
             ));
         }
-        // Tolerate a clock behind ours for expiries, and one ahead of ours
-        // for issue dates, by the same skew.
+        Ok(())
+    }
+
+    /// Expiry and issue date, with the clock skew applied both ways: a
+    /// clock behind ours for expiries, one ahead of ours for issue dates.
+    fn check_time(&self, chain: &Chain, now: SystemTime) -> Result<(), (Reason, Option<String>)> {
+        let inner = &self.inner;
         if let Some(expires_at) = chain.expires_at()
             && now.checked_sub(inner.clock_skew).unwrap_or(now) > expires_at
         {
