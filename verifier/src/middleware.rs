@@ -335,7 +335,8 @@ async fn off_executor(
 
 impl Config {
     /// Buffers the body (bounded) when the decision needs it: when the
-    /// request carries a signature or the verifier requires proofs.
+    /// request carries a signature whose content digest must be checked. A
+    /// request without one needs no body (a required proof is then missing).
     async fn read_body<B>(
         &self,
         parts: http::request::Parts,

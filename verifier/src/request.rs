@@ -59,7 +59,7 @@ impl HttpProof {
                 .get(name)
                 .map(|v| v.to_str().unwrap_or_default().to_owned())
         };
-        let signature_input = header("signature-input")?;
+        let signature_input = header(crate::middleware::SIGNATURE_INPUT_HEADER)?;
         let authority = parts
             .uri
             .authority()

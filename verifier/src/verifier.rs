@@ -116,11 +116,6 @@ impl Verifier {
         self.inner.cache.lock().map_or(0, |c| c.bytes)
     }
 
-    /// Whether requests with key-bound tokens must carry a holder proof.
-    pub fn requires_holder_proof(&self) -> bool {
-        self.inner.holder_proof_max_age.is_some()
-    }
-
     /// The service's policies, as Datalog.
     pub fn policies(&self) -> &[String] {
         &self.inner.policies
