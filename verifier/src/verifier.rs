@@ -521,8 +521,11 @@ fn token_error(error: TokenError, token: &str, deny: impl Fn(Reason) -> Decision
         }
     };
     // Show what the token claims, unverified, to help explain; inspecting
-    // decodes only (no Datalog), and refuses what is over budget.
-    decision.chain = agentcap::inspect(token, None).ok().map(Arc::new);
+    // decodes only (no Datalog). A token over budget would be refused again:
+    // not decoded twice.
+    if decision.reason != Reason::TooComplex {
+        decision.chain = agentcap::inspect(token, None).ok().map(Arc::new);
+    }
     decision
 }
 
