@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::decision::{Decision, rfc3339};
 
 /// One audit record. Serialized as one JSON object per line by
-/// [`JsonLinesAuditSink`]; `Deserialize` lets tools read the trail back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// [`JsonLinesAuditSink`]; `Deserialize` lets tools read the trail back
+/// (a field missing from an older record reads as its default: nothing
+/// proven, no agents, no ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuditRecord {
     /// When the decision was taken (RFC 3339, UTC).
     pub time: String,
@@ -29,14 +32,11 @@ pub struct AuditRecord {
     /// Whether the chain's signatures verified (if false, user and agents
     /// are only what an unverifiable token claims).
     pub chain_verified: bool,
-    /// Whether `user` is proven (the root-signed grant, verified). Absent
-    /// from older records: read as false.
-    #[serde(default)]
+    /// Whether `user` is proven (the root-signed grant, verified).
     pub user_proven: bool,
     /// For each of `agents`, whether the delegation to it is proven: the
     /// verified grant, or a hop signed by the previous holder's proven key.
-    /// Otherwise the name is a claim. Absent from older records: read as empty.
-    #[serde(default)]
+    /// Otherwise the name is a claim.
     pub agents_proven: Vec<bool>,
     /// The revocation ids of the token's blocks (hex).
     pub revocation_ids: Vec<String>,
@@ -94,6 +94,11 @@ impl AuditRecord {
             explanation: decision.explain(),
             latency_us: u64::try_from(decision.elapsed.as_micros()).unwrap_or(u64::MAX),
         }
+    }
+
+    /// Whether the request was allowed.
+    pub fn allowed(&self) -> bool {
+        self.decision == "allow"
     }
 
     /// The latency as a duration.

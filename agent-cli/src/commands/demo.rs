@@ -456,7 +456,7 @@ async fn run_call(
     if !allowed
         && let Some(path) = &story.audit
         && let Ok((records, _)) = read_records(path, &AuditFilter::all())
-        && let Some(explanation) = records.last().and_then(|v| v["explanation"].as_str())
+        && let Some(explanation) = records.last().map(|r| r.explanation.as_str())
     {
         r.detail = explanation.to_owned();
     }
