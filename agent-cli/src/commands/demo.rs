@@ -135,11 +135,13 @@ fn make_keys(dir: &std::path::Path) -> CliResult<Keys> {
     Ok(keys)
 }
 
-/// The three tokens of the story.
+/// The three tokens of the story, and their text.
 struct Tokens {
-    assistant: Token,
     search: Token,
     scraper: Token,
+    assistant_text: String,
+    search_text: String,
+    scraper_text: String,
 }
 
 fn make_tokens(keys: &Keys) -> CliResult<Tokens> {
@@ -166,7 +168,9 @@ fn make_tokens(keys: &Keys) -> CliResult<Tokens> {
         Some(&keys.search),
     )?;
     Ok(Tokens {
-        assistant,
+        assistant_text: assistant.to_base64()?,
+        search_text: search.to_base64()?,
+        scraper_text: scraper.to_base64()?,
         search,
         scraper,
     })
@@ -222,7 +226,47 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
          hop after hop and offline; a tool server verifies every call, and one revocation\n\
          cuts off a sub-agent and everything below it.",
     );
+    let keys = show_keys(story, dir)?;
+    let tokens = show_tokens(story, &keys)?;
+    let services = start_services(story, dir, &keys).await?;
+    let mut calls: Vec<Value> = Vec::new();
 
+    story.step(6, "Agents call tools over HTTP");
+    for c in &calls_before_revocation(&tokens) {
+        run_call(story, &services, c, "before revocation", &mut calls).await?;
+    }
+    let revoked = revoke_flight_search(story, &services, &keys, &tokens).await?;
+
+    story.step(
+        8,
+        "After the revocation: flight-search and everything below it are cut off",
+    );
+    for c in &calls_after_revocation(&tokens) {
+        run_call(story, &services, c, "after revocation", &mut calls).await?;
+    }
+    story.say("   (the travel assistant, flight-search's parent, is untouched)");
+
+    story.step(
+        9,
+        &format!("The audit trail ({})", services.audit.display()),
+    );
+    let (records, _) = read_records(&services.audit, &AuditFilter::all())?;
+    for r in &records {
+        story.say(format!("   {}", record_line(r)));
+    }
+    Ok(json!({
+        "folder": dir.display().to_string(),
+        "revocation_url": services.revocation_url,
+        "tool_server_url": services.base,
+        "root_public_key": keys.root.public().to_string(),
+        "revoked": revoked,
+        "calls": calls,
+        "audit": records,
+    }))
+}
+
+/// Step 1: the keys, written to the demo folder.
+fn show_keys(story: &Story, dir: &std::path::Path) -> CliResult<Keys> {
     story.step(1, &format!("Keys, in {} (files 0600)", dir.display()));
     let keys = make_keys(dir)?;
     story.say(format!("   issuer root key       {}", keys.root.public()));
@@ -235,8 +279,12 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
         "   revocation list key   {}",
         hex::encode(keys.list.verifying_key().to_bytes())
     ));
+    Ok(keys)
+}
 
-    let tokens = make_tokens(&keys)?;
+/// Steps 2 to 4: the grant and two hops, and the chain the last agent holds.
+fn show_tokens(story: &Story, keys: &Keys) -> CliResult<Tokens> {
+    let tokens = make_tokens(keys)?;
     story.step(2, "alice → travel-assistant: the issuer mints her grant");
     story.say(
         "   flights/*:read, hotels/*:read, payments/charge:write (amount <= 500), 1 hour,\n   \
@@ -256,10 +304,24 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
     for line in tree.lines() {
         story.say(format!("   {line}"));
     }
-    let t_assistant = tokens.assistant.to_base64()?;
-    let t_search = tokens.search.to_base64()?;
-    let t_scraper = tokens.scraper.to_base64()?;
+    Ok(tokens)
+}
 
+/// The running services of the story and how to reach them.
+struct Services {
+    store: RevocationStore,
+    revocation: super::revocation::RevocationServer,
+    revocation_url: String,
+    state: Arc<VerifierState>,
+    fetcher: Fetcher,
+    base: String,
+    client: reqwest::Client,
+    audit: std::path::PathBuf,
+    _tool_server: tokio::task::JoinHandle<()>,
+}
+
+/// Step 5: a revocation server and the tool server, on 127.0.0.1.
+async fn start_services(story: &Story, dir: &std::path::Path, keys: &Keys) -> CliResult<Services> {
     story.step(5, "Services on 127.0.0.1");
     let store = RevocationStore::open(dir.join("revocation-store"), DEFAULT_ISSUER)?;
     store.publish(&keys.list, Duration::from_secs(3600))?;
@@ -269,7 +331,6 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
     story.say(format!(
         "   revocation server  {revocation_url}  (signed list sequence 1, nothing revoked)"
     ));
-
     let state = Arc::new(
         VerifierState::in_memory(VerifierConfig::new(
             DEFAULT_ISSUER,
@@ -287,17 +348,17 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
         Subscriber::new(&revocation_url, state.clone()).or_fail(Kind::Usage, "revocation URL")?;
     tokio::spawn(async move { subscriber.run().await });
 
-    let audit_path = story
+    let audit = story
         .audit
         .clone()
         .unwrap_or_else(|| dir.join("audit.jsonl"));
-    let audit = audit_sink(&audit_path)?;
+    let sink = audit_sink(&audit)?;
     let verifier =
         VerifierSpec::new(vec![(None, keys.root.public())], None)?.build(Some(state.clone()))?;
-    let (tool_addr, _server) = start_tool_server(
+    let (tool_addr, tool_server) = start_tool_server(
         "127.0.0.1:0",
         verifier,
-        Some(audit as Arc<dyn AuditSink>),
+        Some(sink as Arc<dyn AuditSink>),
         true,
     )
     .await?;
@@ -305,62 +366,95 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
     story.say(format!(
         "   tool server        {base}  (verifier middleware: issuer root key, revocation list by push)"
     ));
-
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .or_fail(Kind::Io, "building the HTTP client")?;
-    let mut calls: Vec<Value> = Vec::new();
+    Ok(Services {
+        store,
+        revocation,
+        revocation_url,
+        state,
+        fetcher,
+        base,
+        client,
+        audit,
+        _tool_server: tool_server,
+    })
+}
 
-    story.step(6, "Agents call tools over HTTP");
-    let before = [
-        Call {
-            agent: "travel-assistant",
-            token: &t_assistant,
-            method: "POST",
-            path: "/payments/charge?amount=120",
-            expect_allowed: true,
-        },
-        Call {
-            agent: "travel-assistant",
-            token: &t_assistant,
-            method: "POST",
-            path: "/payments/charge?amount=900",
-            expect_allowed: false,
-        },
-        Call {
-            agent: "flight-search",
-            token: &t_search,
-            method: "GET",
-            path: "/flights/lis/2026-12-01",
-            expect_allowed: true,
-        },
-        Call {
-            agent: "flight-search",
-            token: &t_search,
-            method: "POST",
-            path: "/payments/charge?amount=10",
-            expect_allowed: false,
-        },
-        Call {
-            agent: "lisbon-scraper",
-            token: &t_scraper,
-            method: "GET",
-            path: "/flights/lis/2026-12-01",
-            expect_allowed: true,
-        },
-        Call {
-            agent: "lisbon-scraper",
-            token: &t_scraper,
-            method: "GET",
-            path: "/hotels/lisbon",
-            expect_allowed: false,
-        },
-    ];
-    for c in &before {
-        run_call(story, &client, &base, c, "before revocation", &mut calls).await?;
+/// One call of the story, as data.
+fn call_of<'a>(
+    agent: &'a str,
+    token: &'a str,
+    method: &'static str,
+    path: &'a str,
+    expect_allowed: bool,
+) -> Call<'a> {
+    Call {
+        agent,
+        token,
+        method,
+        path,
+        expect_allowed,
     }
+}
 
+/// Step 6: what each agent tries while nothing is revoked.
+fn calls_before_revocation(t: &Tokens) -> Vec<Call<'_>> {
+    let flight = "/flights/lis/2026-12-01";
+    vec![
+        call_of(
+            "travel-assistant",
+            &t.assistant_text,
+            "POST",
+            "/payments/charge?amount=120",
+            true,
+        ),
+        call_of(
+            "travel-assistant",
+            &t.assistant_text,
+            "POST",
+            "/payments/charge?amount=900",
+            false,
+        ),
+        call_of("flight-search", &t.search_text, "GET", flight, true),
+        call_of(
+            "flight-search",
+            &t.search_text,
+            "POST",
+            "/payments/charge?amount=10",
+            false,
+        ),
+        call_of("lisbon-scraper", &t.scraper_text, "GET", flight, true),
+        call_of(
+            "lisbon-scraper",
+            &t.scraper_text,
+            "GET",
+            "/hotels/lisbon",
+            false,
+        ),
+    ]
+}
+
+/// Step 8: the same agents once flight-search's hop is revoked.
+fn calls_after_revocation(t: &Tokens) -> Vec<Call<'_>> {
+    let flight = "/flights/lis/2026-12-01";
+    vec![
+        call_of("flight-search", &t.search_text, "GET", flight, false),
+        call_of("lisbon-scraper", &t.scraper_text, "GET", flight, false),
+        call_of("travel-assistant", &t.assistant_text, "GET", flight, true),
+    ]
+}
+
+/// Step 7: revokes flight-search's hop, publishes the list, and waits until
+/// the tool server holds it (push, with polling as a fallback).
+async fn revoke_flight_search(
+    story: &Story,
+    services: &Services,
+    keys: &Keys,
+    tokens: &Tokens,
+) -> CliResult<Value> {
     story.step(
         7,
         "flight-search misbehaves: its hop (block 1) is revoked and the list published",
@@ -371,14 +465,15 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
         .chain()
         .expires_at()
         .unwrap_or_else(|| std::time::SystemTime::now() + Duration::from_secs(3600));
-    let revoked = store.revoke_token_block(&ids, 1, expires, None)?;
-    let publication = store.publish(&keys.list, Duration::from_secs(3600))?;
+    let revoked = services.store.revoke_token_block(&ids, 1, expires, None)?;
+    let publication = services
+        .store
+        .publish(&keys.list, Duration::from_secs(3600))?;
     let started = Instant::now();
-    revocation.feed.announce(&publication);
-    // The push stream delivers within milliseconds; poll as a fallback.
-    while state.sequence() != Some(publication.sequence) {
+    services.revocation.feed.announce(&publication);
+    while services.state.sequence() != Some(publication.sequence) {
         if started.elapsed() > Duration::from_secs(2) {
-            let _ = fetcher.poll_once().await;
+            let _ = services.fetcher.poll_once().await;
         }
         if started.elapsed() > Duration::from_secs(10) {
             return Err(CliError::io(
@@ -392,66 +487,20 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
         publication.sequence,
         started.elapsed().as_millis()
     ));
-
-    story.step(
-        8,
-        "After the revocation: flight-search and everything below it are cut off",
-    );
-    let after = [
-        Call {
-            agent: "flight-search",
-            token: &t_search,
-            method: "GET",
-            path: "/flights/lis/2026-12-01",
-            expect_allowed: false,
-        },
-        Call {
-            agent: "lisbon-scraper",
-            token: &t_scraper,
-            method: "GET",
-            path: "/flights/lis/2026-12-01",
-            expect_allowed: false,
-        },
-        Call {
-            agent: "travel-assistant",
-            token: &t_assistant,
-            method: "GET",
-            path: "/flights/lis/2026-12-01",
-            expect_allowed: true,
-        },
-    ];
-    for c in &after {
-        run_call(story, &client, &base, c, "after revocation", &mut calls).await?;
-    }
-    story.say("   (the travel assistant, flight-search's parent, is untouched)");
-
-    story.step(9, &format!("The audit trail ({})", audit_path.display()));
-    let (records, _) = read_records(&audit_path, &AuditFilter::all())?;
-    for r in &records {
-        story.say(format!("   {}", record_line(r)));
-    }
-
-    Ok(json!({
-        "folder": dir.display().to_string(),
-        "revocation_url": revocation_url,
-        "tool_server_url": base,
-        "root_public_key": keys.root.public().to_string(),
-        "revoked": {"id": revoked.to_string(), "block": 1, "holder": "flight-search",
-                    "sequence": publication.sequence},
-        "calls": calls,
-        "audit": records,
-    }))
+    Ok(
+        json!({"id": revoked.to_string(), "block": 1, "holder": "flight-search",
+              "sequence": publication.sequence}),
+    )
 }
 
 async fn run_call(
     story: &Story,
-    client: &reqwest::Client,
-    base: &str,
+    services: &Services,
     c: &Call<'_>,
     phase: &str,
     calls: &mut Vec<Value>,
 ) -> CliResult<()> {
-    let mut r = call(client, base, c).await?;
+    let mut r = call(&services.client, &services.base, c).await?;
     let allowed = r.status == 200;
     if !allowed
         && let Some(path) = &story.audit
