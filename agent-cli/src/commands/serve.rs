@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use agentcap_revocation::AcceptOutcome;
+use agentcap_revocation::{AcceptOutcome, VerifierState};
 use agentcap_verifier::AuditSink;
 use serde_json::json;
 
@@ -47,32 +47,7 @@ pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
     let audit_required = args.audit_required;
     let runtime = super::multi_thread_runtime(SERVE_WORKERS)?;
     runtime.block_on(async move {
-        let state = match &revocation {
-            Some(r) => {
-                // A list older than the persisted one is refused and logged;
-                // the newer persisted state stays in force.
-                let loaded = r.load(OnRefused::KeepState).await?;
-                for warning in &loaded.warnings {
-                    tracing::warn!("{warning}");
-                }
-                tracing::info!(
-                    sequence = ?loaded.state.sequence(),
-                    "revocation list loaded"
-                );
-                match (loaded.fetcher, &r.source) {
-                    (Some(f), Source::Url(url)) => keep_fresh(f, url),
-                    _ => reload_files(r.clone(), loaded.state.clone()),
-                }
-                Some(loaded.state)
-            }
-            None => {
-                note(
-                    format,
-                    "agentcap: warning: no --revocation-list: revoked tokens will be accepted",
-                );
-                None
-            }
-        };
+        let state = load_revocation(revocation.as_ref(), format).await?;
         let verifier = spec.build(state)?;
         let audit = audit.map(|a| a as Arc<dyn AuditSink>);
         let (addr, server) =
@@ -91,6 +66,34 @@ pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
         Ok::<_, CliError>(())
     })?;
     Ok(Outcome::Ok)
+}
+
+/// The revocation state `serve` starts with, kept fresh from then on (push
+/// and polling for a URL, watching for files); `None`, with a warning,
+/// when the service runs without revocation.
+async fn load_revocation(
+    revocation: Option<&RevocationSource>,
+    format: Format,
+) -> CliResult<Option<Arc<VerifierState>>> {
+    let Some(r) = revocation else {
+        note(
+            format,
+            "agentcap: warning: no --revocation-list: revoked tokens will be accepted",
+        );
+        return Ok(None);
+    };
+    // A list older than the persisted one is refused and logged; the newer
+    // persisted state stays in force.
+    let loaded = r.load(OnRefused::KeepState).await?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(sequence = ?loaded.state.sequence(), "revocation list loaded");
+    match (loaded.fetcher, &r.source) {
+        (Some(f), Source::Url(url)) => keep_fresh(f, url),
+        _ => reload_files(r.clone(), loaded.state.clone()),
+    }
+    Ok(Some(loaded.state))
 }
 
 /// Logs a refusal once per distinct reason, so that a folder left with a
