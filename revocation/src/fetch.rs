@@ -1,9 +1,11 @@
-//! Keeping a [`VerifierState`] current: polling a base URL, and
+//! Keeping a [`RevocationState`] current: polling a base URL, and
 //! subscribing to the push stream.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
 
@@ -11,7 +13,7 @@ use crate::error::{AcceptError, FetchError};
 use crate::head::ListHead;
 use crate::keys::TrustedListKeys;
 use crate::list::MAX_HEAD_BYTES;
-use crate::state::{AcceptOutcome, VerifierState};
+use crate::state::{AcceptOutcome, RevocationState};
 use crate::store::{DELTAS_DIR, EVENT_DELTA, EVENT_HEAD, HEAD_FILE, LIST_FILE};
 
 /// Default number of deltas a [`Fetcher`] applies before it prefers the
@@ -28,6 +30,15 @@ pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// timeout, so this is what notices a dead one; it is longer than the
 /// server's keep-alive interval.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default largest push event a [`Subscriber`] holds (1 MiB: a pushed delta
+/// of about 15,000 entries, hex-encoded). A longer event or line ends the
+/// connection; the subscriber reconnects and catches up by polling.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// The shortest interval [`Fetcher::run`] polls at: a shorter one
+/// (including zero) is raised to it.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 fn base_url(base: &str) -> Result<String, FetchError> {
     let parsed = reqwest::Url::parse(base).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
@@ -120,6 +131,7 @@ pub struct FetcherBuilder {
     timeout: Duration,
     idle_timeout: Duration,
     max_delta_steps: u64,
+    max_event_bytes: usize,
 }
 
 impl FetcherBuilder {
@@ -156,7 +168,34 @@ impl FetcherBuilder {
         self
     }
 
+    /// Largest push event (or line) a [`Subscriber`] holds (default
+    /// [`DEFAULT_MAX_EVENT_BYTES`]).
+    #[must_use]
+    pub fn max_event_bytes(mut self, max: usize) -> Self {
+        self.max_event_bytes = max;
+        self
+    }
+
+    /// Refuses settings nothing could work with.
+    fn check(&self) -> Result<(), FetchError> {
+        let invalid = |what| Err(FetchError::InvalidConfig(what));
+        if self.connect_timeout.is_zero() {
+            return invalid("the connect timeout is zero");
+        }
+        if self.timeout.is_zero() {
+            return invalid("the request timeout is zero");
+        }
+        if self.idle_timeout.is_zero() {
+            return invalid("the idle timeout is zero");
+        }
+        if self.max_event_bytes == 0 {
+            return invalid("the largest push event is zero bytes");
+        }
+        Ok(())
+    }
+
     fn client(&self, total: Option<Duration>) -> Result<reqwest::Client, FetchError> {
+        self.check()?;
         let mut builder = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.idle_timeout);
@@ -171,7 +210,7 @@ impl FetcherBuilder {
 
     /// Downloads the signed head and checks it against `keys`, without
     /// accepting it anywhere: e.g. to learn the issuer before opening the
-    /// persisted [`VerifierState`] that follows it.
+    /// persisted [`RevocationState`] that follows it.
     pub async fn fetch_head(&self, keys: &TrustedListKeys) -> Result<ListHead, FetchError> {
         let base = base_url(&self.base)?;
         let url = format!("{base}{HEAD_FILE}");
@@ -191,7 +230,7 @@ impl FetcherBuilder {
     }
 
     /// A fetcher that updates `state`.
-    pub fn build(self, state: Arc<VerifierState>) -> Result<Fetcher, FetchError> {
+    pub fn build(self, state: Arc<RevocationState>) -> Result<Fetcher, FetchError> {
         Ok(Fetcher {
             client: self.client(Some(self.timeout))?,
             base: base_url(&self.base)?,
@@ -203,11 +242,12 @@ impl FetcherBuilder {
 
     /// A subscriber to the push stream that updates `state`, falling back
     /// to a fetcher with the same settings.
-    pub fn build_subscriber(self, state: Arc<VerifierState>) -> Result<Subscriber, FetchError> {
+    pub fn build_subscriber(self, state: Arc<RevocationState>) -> Result<Subscriber, FetchError> {
         let base = base_url(&self.base)?;
         Ok(Subscriber {
             client: self.client(None)?,
             events_url: format!("{base}events"),
+            max_event_bytes: self.max_event_bytes,
             fetcher: self.build(state)?,
         })
     }
@@ -223,14 +263,14 @@ impl FetcherBuilder {
 /// a delta is missing or refused, and only then accepts the head; if that
 /// list cannot be had, the head is accepted anyway so the state knows it
 /// is behind and fails closed. A bad response is refused by the
-/// [`VerifierState`] and leaves it unchanged; the next poll tries again.
+/// [`RevocationState`] and leaves it unchanged; the next poll tries again.
 /// Every request has a connect timeout and a total timeout, and every body
 /// a size limit enforced as it streams in.
 #[derive(Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
     base: String,
-    state: Arc<VerifierState>,
+    state: Arc<RevocationState>,
     max_delta_steps: u64,
     head_etag: Mutex<Option<String>>,
 }
@@ -245,12 +285,13 @@ impl Fetcher {
             timeout: DEFAULT_FETCH_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_delta_steps: DEFAULT_MAX_DELTA_STEPS,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
         }
     }
 
     /// A fetcher of `base_url` (e.g. `https://cdn.example/revocation/`) that
     /// updates `state`, with the default timeouts.
-    pub fn new(base_url_text: &str, state: Arc<VerifierState>) -> Result<Self, FetchError> {
+    pub fn new(base_url_text: &str, state: Arc<RevocationState>) -> Result<Self, FetchError> {
         Self::builder(base_url_text).build(state)
     }
 
@@ -263,7 +304,7 @@ impl Fetcher {
     }
 
     /// The state this fetcher updates.
-    pub fn state(&self) -> &Arc<VerifierState> {
+    pub fn state(&self) -> &Arc<RevocationState> {
         &self.state
     }
 
@@ -316,7 +357,7 @@ impl Fetcher {
                 let caught_up = self.catch_up(current, available).await;
                 // The head either names the held list now (its freshness is
                 // taken) or records that the held list is out of date.
-                let accepted = accept(&self.state, head, VerifierState::accept_head).await;
+                let accepted = accept(&self.state, head, RevocationState::accept_head).await;
                 caught_up?;
                 match accepted.map_err(self.refused(HEAD_FILE))? {
                     AcceptOutcome::Behind { current, available } => {
@@ -328,7 +369,7 @@ impl Fetcher {
                     },
                 }
             }
-            None => accept(&self.state, head, VerifierState::accept_head)
+            None => accept(&self.state, head, RevocationState::accept_head)
                 .await
                 .map_err(self.refused(HEAD_FILE))?,
         };
@@ -354,7 +395,7 @@ impl Fetcher {
                         break;
                     }
                 };
-                match accept(&self.state, delta, VerifierState::accept_delta).await {
+                match accept(&self.state, delta, RevocationState::accept_delta).await {
                     Ok(_) => at = self.state.sequence().unwrap_or(at),
                     Err(e) => {
                         tracing::warn!(error = %e, path, "delta refused; fetching the full list");
@@ -373,15 +414,17 @@ impl Fetcher {
                 url: format!("{}{LIST_FILE}", self.base),
                 status: 304,
             })?;
-        accept(&self.state, list, VerifierState::accept_list)
+        accept(&self.state, list, RevocationState::accept_list)
             .await
             .map_err(self.refused(LIST_FILE))?;
         Ok(())
     }
 
-    /// Polls every `interval` forever, logging failures (the state stays as
-    /// it was after a failure). Run it in a task.
+    /// Polls every `interval` (at least [`MIN_POLL_INTERVAL`]) forever,
+    /// logging failures (the state stays as it was after a failure). Run it
+    /// in a task.
     pub async fn run(&self, interval: Duration) {
+        let interval = interval.max(MIN_POLL_INTERVAL);
         loop {
             if let Err(e) = self.poll_once().await {
                 tracing::warn!(error = %e, "revocation poll failed");
@@ -400,18 +443,19 @@ impl Fetcher {
 pub struct Subscriber {
     client: reqwest::Client,
     events_url: String,
+    max_event_bytes: usize,
     fetcher: Fetcher,
 }
 
 impl Subscriber {
     /// A subscriber of the server at `base_url` that updates `state`, with
     /// the default timeouts (see [`Fetcher::builder`] to change them).
-    pub fn new(base_url_text: &str, state: Arc<VerifierState>) -> Result<Self, FetchError> {
+    pub fn new(base_url_text: &str, state: Arc<RevocationState>) -> Result<Self, FetchError> {
         Fetcher::builder(base_url_text).build_subscriber(state)
     }
 
     /// The state this subscriber updates.
-    pub fn state(&self) -> &Arc<VerifierState> {
+    pub fn state(&self) -> &Arc<RevocationState> {
         self.fetcher.state()
     }
 
@@ -425,6 +469,13 @@ impl Subscriber {
                     tracing::warn!(url = %self.events_url, "revocation push stream closed; reconnecting");
                     backoff = Duration::from_millis(100);
                 }
+                Err(e @ FetchError::EventTooLarge { .. }) => {
+                    tracing::error!(error = %e, "revocation push stream dropped; reconnecting");
+                    // The dropped event is lost: catch up by polling.
+                    if let Err(e) = self.fetcher.poll_once().await {
+                        tracing::warn!(error = %e, "catch-up poll after a dropped event failed");
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "revocation push stream failed; reconnecting");
                 }
@@ -434,48 +485,42 @@ impl Subscriber {
         }
     }
 
-    /// Follows one connection until it ends.
+    /// Follows one connection until it ends. An event or line longer than
+    /// the builder's `max_event_bytes` ends it with
+    /// [`FetchError::EventTooLarge`], before more than that is buffered.
     pub async fn run_once(&self) -> Result<(), FetchError> {
         let url = self.events_url.clone();
-        let http = |source| http_error(&url, source);
-        let mut resp = self
+        let resp = self
             .client
             .get(&self.events_url)
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .send()
             .await
-            .map_err(http)?;
+            .map_err(|e| http_error(&url, e))?;
         if !resp.status().is_success() {
             return Err(FetchError::Status {
                 url: url.clone(),
                 status: resp.status().as_u16(),
             });
         }
-        let max_line = self.state().config().max_list_bytes() * 2 + 64;
-        let mut buffer: Vec<u8> = Vec::new();
-        let mut event = String::new();
-        let mut data = String::new();
-        while let Some(chunk) = resp.chunk().await.map_err(http)? {
-            buffer.extend_from_slice(&chunk);
-            while let Some(pos) = buffer.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=pos).collect();
-                let line = String::from_utf8_lossy(&line);
-                let line = line.trim_end_matches(['\n', '\r']);
-                if line.is_empty() {
-                    self.dispatch(&event, &data).await;
-                    event.clear();
-                    data.clear();
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    event = v.trim_start().to_owned();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim_start());
+        let max = self.max_event_bytes;
+        let mut bound = EventBound::new(max);
+        let bytes = resp.bytes_stream().map(move |chunk| match chunk {
+            Ok(chunk) if bound.feed(&chunk) => Ok(chunk),
+            Ok(_) => Err(PushError::TooLarge),
+            Err(e) => Err(PushError::Http(e)),
+        });
+        let mut events = std::pin::pin!(bytes.eventsource());
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => self.dispatch(&event.event, &event.data).await,
+                Err(EventStreamError::Transport(PushError::TooLarge)) => {
+                    return Err(FetchError::EventTooLarge { url, max });
                 }
-                if data.len() > max_line {
-                    return Err(FetchError::MalformedEvent);
+                Err(EventStreamError::Transport(PushError::Http(e))) => {
+                    return Err(http_error(&url, e));
                 }
-            }
-            if buffer.len() > max_line {
-                return Err(FetchError::MalformedEvent);
+                Err(_) => return Err(FetchError::MalformedEvent),
             }
         }
         Ok(())
@@ -491,7 +536,7 @@ impl Subscriber {
         };
         let state = self.state();
         let result = match event {
-            EVENT_DELTA => accept(state, bytes, VerifierState::accept_delta).await,
+            EVENT_DELTA => accept(state, bytes, RevocationState::accept_delta).await,
             // A head for a newer list: fetch that list before taking the
             // head, so a publication never makes the state fail closed.
             EVENT_HEAD if self.fetcher.announces_newer(&bytes).is_some() => {
@@ -500,11 +545,11 @@ impl Subscriber {
                 }
                 // Still behind it: record that the held list is out of date.
                 if self.fetcher.announces_newer(&bytes).is_some() {
-                    let _ = accept(state, bytes, VerifierState::accept_head).await;
+                    let _ = accept(state, bytes, RevocationState::accept_head).await;
                 }
                 return;
             }
-            EVENT_HEAD => accept(state, bytes, VerifierState::accept_head).await,
+            EVENT_HEAD => accept(state, bytes, RevocationState::accept_head).await,
             _ => return,
         };
         let needs_poll = match result {
@@ -523,14 +568,14 @@ impl Subscriber {
     }
 }
 
-/// The signature of [`VerifierState`]'s accept methods.
-type AcceptFn = fn(&VerifierState, &[u8]) -> Result<AcceptOutcome, AcceptError>;
+/// The signature of [`RevocationState`]'s accept methods.
+type AcceptFn = fn(&RevocationState, &[u8]) -> Result<AcceptOutcome, AcceptError>;
 
 /// Applies a list, delta or head on tokio's blocking pool (inline outside a
 /// runtime): checking signatures, decoding a large list and the fsync of a
 /// persisted state never hold an executor thread.
 async fn accept(
-    state: &Arc<VerifierState>,
+    state: &Arc<RevocationState>,
     bytes: Vec<u8>,
     apply: AcceptFn,
 ) -> Result<AcceptOutcome, AcceptError> {
@@ -543,5 +588,77 @@ async fn accept(
                 .unwrap_or(Err(AcceptError::Interrupted))
         }
         Err(_) => apply(state, &bytes),
+    }
+}
+
+/// Why the push stream's bytes stopped.
+#[derive(Debug)]
+enum PushError {
+    Http(reqwest::Error),
+    /// An event or line passed the size bound.
+    TooLarge,
+}
+
+/// Counts the bytes of the push stream's current event (lines up to a
+/// blank line, line endings not counted), so that one endless line or event
+/// ends the connection instead of growing a buffer. Linear in the bytes
+/// seen.
+struct EventBound {
+    max: usize,
+    in_event: usize,
+    line_empty: bool,
+    after_cr: bool,
+}
+
+impl EventBound {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            in_event: 0,
+            line_empty: true,
+            after_cr: false,
+        }
+    }
+
+    /// Whether the stream is still within the bound after `chunk`.
+    fn feed(&mut self, chunk: &[u8]) -> bool {
+        for &b in chunk {
+            match b {
+                // The LF of a CR LF: that line already ended.
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\r' | b'\n' => {
+                    if self.line_empty {
+                        self.in_event = 0;
+                    }
+                    self.line_empty = true;
+                    self.after_cr = b == b'\r';
+                }
+                _ => {
+                    self.after_cr = false;
+                    self.line_empty = false;
+                    self.in_event += 1;
+                    if self.in_event > self.max {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventBound;
+
+    #[test]
+    fn the_bound_counts_one_event_at_a_time() {
+        let mut bound = EventBound::new(10);
+        assert!(bound.feed(b"data: 12\r\n\r\n"));
+        assert!(bound.feed(b"data: 1234\n\n"));
+        assert!(bound.feed(b"data:\n"));
+        assert!(!bound.feed(b"data: 12345"));
+        let mut endless = EventBound::new(1000);
+        assert!(!(0..100).all(|_| endless.feed(&[b'a'; 64])));
     }
 }

@@ -10,13 +10,15 @@
 //! from a record is escaped before it is printed.
 
 use std::io::BufRead;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use crate::Outcome;
 use crate::cli::{AuditQueryArgs, DecisionFilter};
 use crate::error::{CliResult, Kind, ResultExt};
+use agentcap::unix_time::{self, DurationMeans};
+
 use crate::input::time_point;
 use crate::output::{Format, emit, note, rfc3339, safe};
 
@@ -106,10 +108,8 @@ pub(crate) fn record_agents(r: &Value) -> Vec<String> {
 fn record_time(r: &Value) -> Option<SystemTime> {
     let v = r.get("time").or_else(|| r.get("timestamp"))?;
     match v {
-        Value::String(s) => humantime::parse_rfc3339_weak(s).ok(),
-        Value::Number(n) => n
-            .as_u64()
-            .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s))),
+        Value::String(s) => unix_time::parse_rfc3339(s).ok(),
+        Value::Number(n) => n.as_u64().map(unix_time::from_unix),
         _ => None,
     }
 }
@@ -236,12 +236,12 @@ pub fn query(args: AuditQueryArgs, format: Format) -> CliResult<Outcome> {
         since: args
             .since
             .as_deref()
-            .map(|t| time_point(t, "--since"))
+            .map(|t| time_point(t, "--since", DurationMeans::Ago))
             .transpose()?,
         until: args
             .until
             .as_deref()
-            .map(|t| time_point(t, "--until"))
+            .map(|t| time_point(t, "--until", DurationMeans::Ago))
             .transpose()?,
         user: args.user,
         agent: args.agent,

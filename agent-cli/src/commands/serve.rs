@@ -112,7 +112,7 @@ impl Once {
 /// Re-reads a file source every few seconds (the head first: the publisher
 /// writes the list before the head); a newer list is accepted, an older or
 /// refused one changes nothing and is logged with its reason.
-fn reload_files(source: RevocationSource, state: Arc<agentcap_revocation::VerifierState>) {
+fn reload_files(source: RevocationSource, state: Arc<agentcap_revocation::RevocationState>) {
     let Source::Files { list, head } = source.source else {
         return;
     };
@@ -170,7 +170,7 @@ fn reload_files(source: RevocationSource, state: Arc<agentcap_revocation::Verifi
     });
 }
 
-fn held(state: &agentcap_revocation::VerifierState) -> String {
+fn held(state: &agentcap_revocation::RevocationState) -> String {
     state
         .sequence()
         .map_or_else(|| "none".to_owned(), |n| n.to_string())
