@@ -69,21 +69,19 @@ fn read_stdin(what: &str) -> CliResult<Zeroizing<String>> {
     Ok(text)
 }
 
-/// Reads a small text file (a token, a key, a policy).
+/// Reads a small text file (a token, a policy) with
+/// [`agentcap::files::read_bounded`].
 pub fn read_text_file(path: &Path, what: &str) -> CliResult<Zeroizing<String>> {
-    let file = std::fs::File::open(path)
-        .or_fail(Kind::Io, format!("reading {what} {}", path.display()))?;
-    let mut text = Zeroizing::new(String::new());
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_string(&mut text)
-        .or_fail(Kind::Io, format!("reading {what} {}", path.display()))?;
-    if text.len() as u64 > MAX_INPUT_BYTES {
-        return Err(CliError::usage(format!(
-            "{what} {} is too large",
-            path.display()
-        )));
-    }
-    Ok(text)
+    let bytes = agentcap::files::read_bounded(path, MAX_INPUT_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            CliError::usage(format!("{what} {} is too large", path.display()))
+        } else {
+            CliError::new(Kind::Io, e).context(format!("reading {what} {}", path.display()))
+        }
+    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::usage(format!("{what} {} is not text", path.display())))?;
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 /// Where a token comes from.

@@ -2,7 +2,11 @@
 //! (static files and HTTP), fetch and subscribe, and verifier-side state with
 //! signed freshness.
 //!
-//! This crate depends on no other agentcap crate.
+//! Lists are signed with an [`agentcap::KeyPair`] and checked against
+//! [`agentcap::PublicKey`]s: the same keys, key files and text forms
+//! (`ed25519/<hex>`) as tokens. Local state files use one checksummed
+//! envelope (see `docs/revocation-format.md`), written through
+//! [`agentcap::files`]; times follow [`agentcap::unix_time`].
 //!
 //! # The model
 //!
@@ -77,7 +81,7 @@
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use agentcap_revocation::{
-//!     ListSigningKey, RevocationStatus, RevocationStore, RevocationStateConfig, RevocationState,
+//!     RevocationState, RevocationStateConfig, RevocationStatus, RevocationStore,
 //! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -86,7 +90,7 @@
 //!
 //! // Issuer side: revoke block 1 of a token (its ids would come from
 //! // `Biscuit::revocation_identifiers()`), publish, export static files.
-//! let key = ListSigningKey::generate();
+//! let key = agentcap::KeyPair::generate();
 //! let store = RevocationStore::open(dir.path().join("store"), issuer)?;
 //! let token_ids: Vec<Vec<u8>> = vec![vec![1; 64], vec![2; 64], vec![3; 64]];
 //! let token_expires = SystemTime::now() + Duration::from_secs(3600);
@@ -97,7 +101,7 @@
 //! // Verifier side: trust the list key, accept the signed list, check.
 //! let state = RevocationState::open(
 //!     dir.path().join("verifier.state"),
-//!     RevocationStateConfig::new(issuer, key.verifying_key()),
+//!     RevocationStateConfig::new(issuer, key.public()),
 //! )?;
 //! state.accept_list(&publication.list)?;
 //! let check = state.check(&token_ids, SystemTime::now())?;

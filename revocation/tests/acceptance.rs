@@ -507,10 +507,9 @@ fn configuration_without_trusted_keys_is_refused() {
 #[test]
 fn freshness_goes_fresh_then_stale_then_expired() {
     let k = key(1);
-    let s = RevocationState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
-        grace: mins(10),
-        on_expired: OnExpired::FailClosed,
-    }))
+    let s = RevocationState::in_memory(
+        config(&[&k]).with_policy(FreshnessPolicy::new(mins(10), OnExpired::FailClosed)),
+    )
     .unwrap();
     assert_eq!(s.freshness(t0()), Freshness::NoList);
     let l = list(1, vec![entry(1, 120)]);
@@ -554,10 +553,9 @@ fn expired_list_fails_closed_by_default_but_still_reports_revocations() {
 #[test]
 fn expired_list_fails_open_only_when_configured() {
     let k = key(1);
-    let s = RevocationState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
-        grace: Duration::ZERO,
-        on_expired: OnExpired::FailOpen,
-    }))
+    let s = RevocationState::in_memory(
+        config(&[&k]).with_policy(FreshnessPolicy::new(Duration::ZERO, OnExpired::FailOpen)),
+    )
     .unwrap();
     let l = list(1, vec![entry(1, 600)]);
     s.accept_list(&l.sign(&k).unwrap()).unwrap();
@@ -620,10 +618,9 @@ impl tracing::Subscriber for WarningCounter {
 #[test]
 fn every_fail_open_decision_is_logged() {
     let k = key(1);
-    let s = RevocationState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
-        grace: Duration::ZERO,
-        on_expired: OnExpired::FailOpen,
-    }))
+    let s = RevocationState::in_memory(
+        config(&[&k]).with_policy(FreshnessPolicy::new(Duration::ZERO, OnExpired::FailOpen)),
+    )
     .unwrap();
     let l = list(1, vec![entry(1, 600)]);
     s.accept_list(&l.sign(&k).unwrap()).unwrap();
@@ -684,10 +681,9 @@ fn a_head_newer_than_the_list_makes_it_stale() {
 #[test]
 fn a_superseded_list_fails_open_only_when_configured() {
     let k = key(1);
-    let s = RevocationState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
-        grace: mins(5),
-        on_expired: OnExpired::FailOpen,
-    }))
+    let s = RevocationState::in_memory(
+        config(&[&k]).with_policy(FreshnessPolicy::new(mins(5), OnExpired::FailOpen)),
+    )
     .unwrap();
     let l5 = list(5, vec![]);
     s.accept_list(&l5.sign(&k).unwrap()).unwrap();

@@ -16,7 +16,7 @@ use crate::delta::ListDelta;
 use crate::encoding::envelope_len;
 use crate::error::{AcceptError, DecodeError};
 use crate::head::ListHead;
-use crate::list::RevocationList;
+use crate::list::{ListDigest, RevocationList};
 use crate::state_file::{self, FRESHNESS, REVOCATION_STATE};
 
 impl RevocationState {
@@ -133,26 +133,22 @@ impl RevocationState {
             RevocationList::decode_verified(bytes, &self.config.keys, self.config.max_list_bytes)?;
         self.check_issuer(&list.issuer)?;
         let (_guard, current) = self.begin()?;
-        let from = current.list.as_ref().map(|l| l.sequence);
         if let Some(old) = &current.list {
-            if list.sequence < old.sequence {
-                return Err(AcceptError::Rollback {
-                    current: old.sequence,
-                    offered: list.sequence,
-                });
-            }
-            if list.sequence == old.sequence {
-                return if list.digest == old.digest {
-                    Ok(AcceptOutcome::Unchanged)
-                } else {
-                    Err(AcceptError::Equivocation {
-                        sequence: list.sequence,
-                    })
-                };
+            if let Some(outcome) = not_newer(old, list.sequence, &list.digest)? {
+                return Ok(outcome);
             }
             check_containment(old, &list)?;
         }
-        let to = list.sequence;
+        self.install(&current, list)
+    }
+
+    /// Commits `list` as the new held list and reports the update.
+    fn install(
+        &self,
+        current: &Current,
+        list: RevocationList,
+    ) -> Result<AcceptOutcome, AcceptError> {
+        let (from, to) = (current.sequence(), list.sequence);
         self.commit(
             Current {
                 next_update: list.next_update,
@@ -180,20 +176,8 @@ impl RevocationState {
                 from: delta.from_sequence,
             });
         };
-        if delta.to_sequence < old.sequence {
-            return Err(AcceptError::Rollback {
-                current: old.sequence,
-                offered: delta.to_sequence,
-            });
-        }
-        if delta.to_sequence == old.sequence {
-            return if delta.to_digest == old.digest {
-                Ok(AcceptOutcome::Unchanged)
-            } else {
-                Err(AcceptError::Equivocation {
-                    sequence: old.sequence,
-                })
-            };
+        if let Some(outcome) = not_newer(old, delta.to_sequence, &delta.to_digest)? {
+            return Ok(outcome);
         }
         if delta.from_sequence != old.sequence {
             return Err(AcceptError::DeltaNotApplicable {
@@ -213,17 +197,7 @@ impl RevocationState {
             });
         }
         check_containment(old, &list)?;
-        let (from, to) = (Some(old.sequence), list.sequence);
-        self.commit(
-            Current {
-                next_update: list.next_update,
-                refreshed_at: list.this_update,
-                list: Some(Arc::new(list)),
-                newer: current.newer,
-            },
-            true,
-        )?;
-        Ok(AcceptOutcome::Updated { from, to })
+        self.install(&current, list)
     }
 
     /// Accepts consecutive signed deltas concatenated in one buffer (as
@@ -301,6 +275,31 @@ impl RevocationState {
         let next_update = from_unix(next.next_update);
         self.commit(next, false)?;
         Ok(AcceptOutcome::Refreshed { next_update })
+    }
+}
+
+/// Compares an offered list (its sequence and digest) with the held one:
+/// older is a rollback, the same sequence with another digest is
+/// equivocation, the same list again is [`AcceptOutcome::Unchanged`];
+/// `None` when the offered list is newer.
+fn not_newer(
+    held: &RevocationList,
+    sequence: u64,
+    digest: &ListDigest,
+) -> Result<Option<AcceptOutcome>, AcceptError> {
+    if sequence < held.sequence {
+        return Err(AcceptError::Rollback {
+            current: held.sequence,
+            offered: sequence,
+        });
+    }
+    if sequence > held.sequence {
+        return Ok(None);
+    }
+    if *digest == held.digest {
+        Ok(Some(AcceptOutcome::Unchanged))
+    } else {
+        Err(AcceptError::Equivocation { sequence })
     }
 }
 

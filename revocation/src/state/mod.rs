@@ -36,11 +36,19 @@ pub enum OnExpired {
 
 /// How long a list stays usable after next-update, and what happens after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FreshnessPolicy {
     /// How long after next-update the list is still used (as *stale*).
     pub grace: Duration,
     /// What to do after next-update plus grace.
     pub on_expired: OnExpired,
+}
+
+impl FreshnessPolicy {
+    /// A policy with `grace` after next-update, then `on_expired`.
+    pub fn new(grace: Duration, on_expired: OnExpired) -> Self {
+        Self { grace, on_expired }
+    }
 }
 
 impl Default for FreshnessPolicy {
