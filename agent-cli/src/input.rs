@@ -285,7 +285,7 @@ pub fn time_point(text: &str, option: &str, means: DurationMeans) -> CliResult<S
     unix_time::parse_time_or_duration(text, SystemTime::now(), means).map_err(|e| {
         let example = match means {
             DurationMeans::Ago => "a duration ago (10m)",
-            _ => "a duration from now (1h)",
+            DurationMeans::FromNow => "a duration from now (1h)",
         };
         CliError::usage(format!(
             "{option}: {e}; e.g. 2026-11-22T10:00:00Z or {example}"

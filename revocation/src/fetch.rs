@@ -438,7 +438,10 @@ impl Fetcher {
 /// (`GET /events`): applies each pushed delta and head as it arrives, and
 /// falls back to a [`Fetcher`] poll when a push does not apply (missed
 /// events, after a reconnection) or is refused. Reconnects with back-off
-/// when the connection drops, so it survives a server restart.
+/// when the connection drops, so it survives a server restart. Events are
+/// parsed by the `eventsource-stream` crate behind a size bound
+/// ([`FetcherBuilder::max_event_bytes`]): a longer event or line drops the
+/// connection, logged, and the subscriber polls to catch up.
 #[derive(Debug)]
 pub struct Subscriber {
     client: reqwest::Client,
