@@ -131,6 +131,8 @@ mod server;
 mod state;
 mod state_file;
 mod store;
+#[cfg(feature = "client")]
+mod subscribe;
 
 pub use crate::delta::ListDelta;
 #[cfg(feature = "client")]
@@ -139,7 +141,7 @@ pub use crate::error::{AcceptError, CheckError, DecodeError, ListError, StoreErr
 #[cfg(feature = "client")]
 pub use crate::fetch::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_FETCH_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DELTA_STEPS,
-    DEFAULT_MAX_EVENT_BYTES, Fetcher, FetcherBuilder, MIN_POLL_INTERVAL, Subscriber,
+    DEFAULT_MAX_EVENT_BYTES, Fetcher, FetcherBuilder, MIN_POLL_INTERVAL,
 };
 pub use crate::head::ListHead;
 pub use crate::id::{RevocationId, RevocationReason};
@@ -157,3 +159,5 @@ pub use crate::store::{
     DELTAS_DIR, DELTAS_KEPT, EVENT_DELTA, EVENT_HEAD, HEAD_FILE, LIST_FILE, LIST_JSON_FILE,
     Publication, RevocationStore,
 };
+#[cfg(feature = "client")]
+pub use crate::subscribe::Subscriber;
