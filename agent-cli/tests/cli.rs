@@ -531,15 +531,34 @@ fn cli_tokens_verify_with_plain_biscuit_auth() {
     assert!(biscuit_auth::Biscuit::from_base64(s.read("t2").trim(), other.public()).is_err());
 }
 
-fn init_store(s: &Scratch) -> String {
-    let v = s.json(&[
+/// `revocation init --store STORE --signing-key-file KEY`, as JSON.
+fn revocation_init(s: &Scratch, store: &str, key: &str) -> Value {
+    s.json(&[
         "revocation",
         "init",
+        "--store",
+        store,
+        "--signing-key-file",
+        key,
+    ])
+}
+
+/// `revoke TOKEN` into `store`, publishing to `published/`, as JSON.
+fn revoke_and_publish(s: &Scratch, token: &str) -> Value {
+    s.json(&[
+        "revoke",
+        token,
         "--store",
         "store",
         "--signing-key-file",
         "list.key",
-    ]);
+        "--out",
+        "published",
+    ])
+}
+
+fn init_store(s: &Scratch) -> String {
+    let v = revocation_init(s, "store", "list.key");
     let public = v["public_key"].as_str().unwrap().to_owned();
     assert_eq!(v["key_created"], true);
     s.write("list.pub", &public);
@@ -570,16 +589,7 @@ fn revoking_a_middle_hop_denies_its_descendants_only() {
     assert_eq!(verify_json(&s, "@t2", "flights/lis/x:read", &rev).0, 0);
 
     // Revoke flight-search's hop (block 1).
-    let v = s.json(&[
-        "revoke",
-        "@t1",
-        "--store",
-        "store",
-        "--signing-key-file",
-        "list.key",
-        "--out",
-        "published",
-    ]);
+    let v = revoke_and_publish(&s, "@t1");
     assert_eq!(v["revoked"][0]["block"], 1);
     assert_eq!(v["revoked"][0]["holder"], "flight-search");
 
@@ -618,14 +628,7 @@ fn revoking_a_middle_hop_denies_its_descendants_only() {
 }
 
 fn init_store_other(s: &Scratch) -> String {
-    let v = s.json(&[
-        "revocation",
-        "init",
-        "--store",
-        "store2",
-        "--signing-key-file",
-        "list2.key",
-    ]);
+    let v = revocation_init(s, "store2", "list2.key");
     v["public_key"].as_str().unwrap().to_owned()
 }
 
@@ -634,14 +637,7 @@ fn revoke_by_id_and_revocation_init_reuses_its_key() {
     let s = Scratch::new();
     delegation(&s);
     let public = init_store(&s);
-    let v = s.json(&[
-        "revocation",
-        "init",
-        "--store",
-        "store",
-        "--signing-key-file",
-        "list.key",
-    ]);
+    let v = revocation_init(&s, "store", "list.key");
     assert_eq!(v["key_created"], false);
     assert_eq!(v["public_key"], public.as_str());
 
@@ -1234,27 +1230,10 @@ fn a_generated_key_signs_revocation_lists_and_its_printed_key_verifies_them() {
 
         // `revocation init` takes the generated key as it is, and prints
         // the same public key, in the same form.
-        let v = s.json(&[
-            "revocation",
-            "init",
-            "--store",
-            "store",
-            "--signing-key-file",
-            "list.key",
-        ]);
+        let v = revocation_init(&s, "store", "list.key");
         assert_eq!(v["key_created"], false);
         assert_eq!(v["public_key"], generated.as_str());
-
-        s.json(&[
-            "revoke",
-            "@t1",
-            "--store",
-            "store",
-            "--signing-key-file",
-            "list.key",
-            "--out",
-            "published",
-        ]);
+        revoke_and_publish(&s, "@t1");
         let rev = [
             "--revocation-list",
             "published",
