@@ -239,7 +239,8 @@ pub struct RevocationSourceArgs {
     /// A published folder, a list file, or an http(s) base URL.
     #[arg(long, value_name = "SOURCE", requires = "revocation_public_key")]
     pub revocation_list: Option<String>,
-    /// The revocation authority's list public key (hex or @FILE).
+    /// The revocation authority's list public key (ed25519/<hex>, PEM or @FILE), as
+    /// `revocation init` prints it.
     #[arg(long, value_name = "KEY", requires = "revocation_list")]
     pub revocation_public_key: Option<String>,
     /// Where to keep the newest list accepted, so that an older one is
@@ -349,7 +350,8 @@ pub struct RevocationInitArgs {
     /// The store folder (created if needed).
     #[arg(long, value_name = "DIR")]
     pub store: PathBuf,
-    /// The list signing key file: created (0600) if absent, used if present.
+    /// The list signing key file: created (0600) if absent, used if present
+    /// (any key `keys generate` writes, text or PEM).
     #[arg(long, value_name = "FILE")]
     pub signing_key_file: PathBuf,
     /// The revocation authority's name, recorded in every list.

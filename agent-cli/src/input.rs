@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use agentcap::unix_time::{self, DurationMeans};
 use agentcap::{KeyPair, PublicKey, Token};
-use agentcap_revocation::{ListSigningKey, ListVerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::error::{CliError, CliResult, Kind, ResultExt};
@@ -16,7 +16,7 @@ use crate::error::{CliError, CliResult, Kind, ResultExt};
 pub const ROOT_KEY_ENV: &str = "AGENTCAP_ROOT_KEY";
 /// Environment variable holding an agent's private key (for `attenuate`).
 pub const SIGNING_KEY_ENV: &str = "AGENTCAP_SIGNING_KEY";
-/// Environment variable holding the revocation list signing key (PEM).
+/// Environment variable holding the revocation list signing key.
 pub const LIST_KEY_ENV: &str = "AGENTCAP_LIST_SIGNING_KEY";
 
 /// The largest token, key or list file read from a file or stdin.
@@ -69,21 +69,19 @@ fn read_stdin(what: &str) -> CliResult<Zeroizing<String>> {
     Ok(text)
 }
 
-/// Reads a small text file (a token, a key, a policy).
+/// Reads a small text file (a token, a policy) with
+/// [`agentcap::files::read_bounded`].
 pub fn read_text_file(path: &Path, what: &str) -> CliResult<Zeroizing<String>> {
-    let file = std::fs::File::open(path)
-        .or_fail(Kind::Io, format!("reading {what} {}", path.display()))?;
-    let mut text = Zeroizing::new(String::new());
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_string(&mut text)
-        .or_fail(Kind::Io, format!("reading {what} {}", path.display()))?;
-    if text.len() as u64 > MAX_INPUT_BYTES {
-        return Err(CliError::usage(format!(
-            "{what} {} is too large",
-            path.display()
-        )));
-    }
-    Ok(text)
+    let bytes = agentcap::files::read_bounded(path, MAX_INPUT_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            CliError::usage(format!("{what} {} is too large", path.display()))
+        } else {
+            CliError::new(Kind::Io, e).context(format!("reading {what} {}", path.display()))
+        }
+    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::usage(format!("{what} {} is not text", path.display())))?;
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 /// Where a token comes from.
@@ -171,39 +169,17 @@ pub fn public_key(arg: &str, option: &str) -> CliResult<PublicKey> {
 }
 
 fn load_public_key_file(path: &Path, option: &str) -> CliResult<PublicKey> {
-    let text = read_text_file(path, "public key file")?;
-    if looks_like_secret(&text) {
-        return Err(CliError::usage(format!(
-            "{option}: {} holds a private key (or bare hex, which may be one), not a public key; \
-             pass the public key (`agentcap keys public --key-file FILE` prints it)",
+    PublicKey::load(path).map_err(|e| match e {
+        agentcap::Error::Io { source, .. } => CliError::io(format!(
+            "reading public key file {}: {source}",
             path.display()
-        )));
-    }
-    PublicKey::from_text(&text).map_err(|e| {
-        CliError::usage(format!(
-            "{option}: {} does not hold a public key ({e})",
+        )),
+        e => CliError::usage(format!(
+            "{option}: {} does not hold a public key ({e}); pass the public key \
+             (`agentcap keys public --key-file FILE` prints it)",
             path.display()
-        ))
+        )),
     })
-}
-
-/// Parses a revocation list public key: 64 hex digits (optionally
-/// `ed25519/<hex>`), or `@FILE` holding it.
-pub fn list_public_key(arg: &str) -> CliResult<ListVerifyingKey> {
-    let option = "--revocation-public-key";
-    let text: Zeroizing<String> = match arg.trim().strip_prefix('@') {
-        Some(path) => read_text_file(Path::new(path), "revocation public key file")?,
-        None => Zeroizing::new(arg.trim().to_owned()),
-    };
-    let t = text.trim();
-    if t.contains("PRIVATE KEY") || t.starts_with("ed25519-private/") {
-        return Err(CliError::usage(format!(
-            "{option} expects a public key, but the value looks like a private key"
-        )));
-    }
-    let hex = t.strip_prefix("ed25519/").unwrap_or(t);
-    ListVerifyingKey::from_hex(hex)
-        .map_err(|e| CliError::usage(format!("{option}: not a revocation list public key: {e}")))
 }
 
 /// Where a private key comes from: a file (`-` for stdin), else an
@@ -233,11 +209,12 @@ impl SecretSource {
         self.file.as_deref() == Some(Path::new("-"))
     }
 
-    /// The key text, or `None` when neither a file nor the variable is set.
+    /// The key text from stdin or the variable, or `None` when neither is
+    /// set (a key file is read by [`KeyPair::load`] instead).
     fn text(&self) -> CliResult<Option<Zeroizing<String>>> {
         match &self.file {
             Some(path) if path == Path::new("-") => read_stdin("the private key").map(Some),
-            Some(path) => read_text_file(path, "key file").map(Some),
+            Some(_) => Ok(None),
             None => match std::env::var(self.env) {
                 Ok(value) => Ok(Some(Zeroizing::new(value))),
                 Err(std::env::VarError::NotPresent) => Ok(None),
@@ -256,33 +233,28 @@ impl SecretSource {
         }
     }
 
-    /// An agentcap key pair, if one was given.
+    /// The key pair, if one was given: any form `agentcap keys generate`
+    /// writes (`ed25519-private/<hex>` or PKCS#8 PEM), for root, agent and
+    /// revocation list keys alike.
     pub fn keypair_opt(&self) -> CliResult<Option<KeyPair>> {
+        let not_a_key = || CliError::usage(format!("{}: not a private key", self.origin()));
+        if let Some(path) = self.file.as_deref().filter(|p| *p != Path::new("-")) {
+            return KeyPair::load(path).map(Some).map_err(|e| match e {
+                agentcap::Error::Io { source, .. } => {
+                    CliError::io(format!("reading key file {}: {source}", path.display()))
+                }
+                _ => not_a_key(),
+            });
+        }
         let Some(text) = self.text()? else {
             return Ok(None);
         };
-        KeyPair::from_text(&text)
-            .map(Some)
-            .map_err(|_| CliError::usage(format!("{}: not a private key", self.origin())))
+        KeyPair::from_text(&text).map(Some).map_err(|_| not_a_key())
     }
 
-    /// An agentcap key pair; missing is a usage error.
+    /// The key pair; missing is a usage error.
     pub fn keypair(&self) -> CliResult<KeyPair> {
         self.keypair_opt()?.ok_or_else(|| self.missing())
-    }
-
-    /// A revocation list signing key (PKCS#8 PEM).
-    pub fn list_key(&self) -> CliResult<ListSigningKey> {
-        use ed25519_dalek::pkcs8::DecodePrivateKey;
-        let text = self.text()?.ok_or_else(|| self.missing())?;
-        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(text.trim()).map_err(|_| {
-            CliError::usage(format!(
-                "{}: not a revocation list signing key (PKCS#8 PEM)",
-                self.origin()
-            ))
-        })?;
-        let seed = Zeroizing::new(key.to_bytes());
-        Ok(ListSigningKey::from_seed(&seed))
     }
 
     fn missing(&self) -> CliError {
@@ -306,18 +278,17 @@ pub fn duration(text: &str, option: &str) -> CliResult<Duration> {
 }
 
 /// Parses a point in time: RFC 3339 (`2026-11-22T10:00:00Z`), or a
-/// duration meaning that long ago (`10m`, `2h`).
-pub fn time_point(text: &str, option: &str) -> CliResult<SystemTime> {
-    let t = text.trim();
-    if let Ok(at) = humantime::parse_rfc3339_weak(t) {
-        return Ok(at);
-    }
-    let ago = humantime::parse_duration(t).map_err(|_| {
+/// duration counted from now in the direction `means` says (`10m`: ten
+/// minutes ago with [`DurationMeans::Ago`], in ten minutes with
+/// [`DurationMeans::FromNow`]).
+pub fn time_point(text: &str, option: &str, means: DurationMeans) -> CliResult<SystemTime> {
+    unix_time::parse_time_or_duration(text, SystemTime::now(), means).map_err(|e| {
+        let example = match means {
+            DurationMeans::Ago => "a duration ago (10m)",
+            DurationMeans::FromNow => "a duration from now (1h)",
+        };
         CliError::usage(format!(
-            "{option}: expected an RFC 3339 time (2026-11-22T10:00:00Z) or a duration ago (10m)"
+            "{option}: {e}; e.g. 2026-11-22T10:00:00Z or {example}"
         ))
-    })?;
-    SystemTime::now()
-        .checked_sub(ago)
-        .ok_or_else(|| CliError::usage(format!("{option}: too far in the past")))
+    })
 }

@@ -47,19 +47,10 @@ pub fn note(format: Format, text: impl AsRef<str>) {
     }
 }
 
-/// The last second RFC 3339 can write (9999-12-31T23:59:59Z).
-const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
-
-/// RFC 3339, to the second, UTC. Total: a time RFC 3339 cannot write (a
-/// token may state any date) is shown as Unix seconds instead.
+/// RFC 3339, to the second, UTC, saturated into 1970 to year 9999 (see
+/// [`agentcap::unix_time`]).
 pub fn rfc3339(at: SystemTime) -> String {
-    match at.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(since) if since.as_secs() <= LAST_RFC3339_SECOND => {
-            humantime::format_rfc3339_seconds(at).to_string()
-        }
-        Ok(since) => format!("unix time {}", since.as_secs()),
-        Err(before) => format!("unix time -{}", before.duration().as_secs()),
-    }
+    agentcap::unix_time::format_rfc3339(at)
 }
 
 /// "in 59m 58s" or "expired 3s ago".

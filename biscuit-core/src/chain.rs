@@ -6,7 +6,7 @@
 //! symbol tables, exactly as biscuit-auth itself loads them. Printed Datalog
 //! is never parsed.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use biscuit_auth::format::schema;
 use prost::Message;
@@ -804,10 +804,10 @@ fn recognise_right(q: &QueryShape) -> Option<Right> {
     }
 }
 
-fn date(seconds: u64, block: usize) -> Result<SystemTime, Error> {
-    UNIX_EPOCH
-        .checked_add(Duration::from_secs(seconds))
-        .ok_or_else(|| malformed(block, "date out of range"))
+/// A date a token states, saturated like every unix time
+/// ([`crate::unix_time`]): a date past year 9999 reads as 9999-12-31.
+fn date(seconds: u64, _block: usize) -> Result<SystemTime, Error> {
+    Ok(crate::unix_time::from_unix(seconds))
 }
 
 fn text(fact: &[Value], position: usize, block: usize, name: &str) -> Result<String, Error> {

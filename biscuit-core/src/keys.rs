@@ -2,7 +2,6 @@
 //! forms compatible with biscuit-cli, and key files written 0600.
 
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -10,6 +9,7 @@ use biscuit_auth::Algorithm;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::files::{self, FileMode};
 
 /// The largest key file we read; anything larger is not a key.
 const MAX_KEY_FILE_BYTES: u64 = 16 * 1024;
@@ -116,16 +116,14 @@ impl KeyPair {
     /// Reads a private key file in any form [`KeyPair::from_text`] accepts.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let text = read_small_file(path)?;
-        Self::from_text(&text)
+        let bytes = read_key_file(path)?;
+        Self::from_text(key_text(&bytes)?)
     }
 
-    /// Writes the key to `path`, readable by its owner only (0600).
-    ///
-    /// The file is written to a temporary file in the same folder, synced,
-    /// then moved into place, so a crash never leaves half a key. With
-    /// [`Overwrite::Refuse`] an existing file is never replaced, even by a
-    /// concurrent writer.
+    /// Writes the key to `path`, readable by its owner only (0600), with
+    /// [`files::create_new_private`] (never replacing a file, even one
+    /// created concurrently) or, with [`Overwrite::Replace`],
+    /// [`files::write_atomic`]: a crash never leaves half a key.
     pub fn save(
         &self,
         path: impl AsRef<Path>,
@@ -140,35 +138,30 @@ impl KeyPair {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        if overwrite == Overwrite::Refuse && path.exists() {
-            return Err(Error::KeyFileExists {
-                path: path.to_owned(),
-            });
-        }
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
+        let written = match overwrite {
+            Overwrite::Refuse => files::create_new_private(path, text.as_bytes()),
+            Overwrite::Replace => files::write_atomic(path, text.as_bytes(), FileMode::Private),
         };
-        // tempfile creates the file 0600 on Unix.
-        let mut file = tempfile::NamedTempFile::new_in(folder).map_err(|e| Error::io(folder, e))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.as_file().sync_all())
-            .map_err(|e| Error::io(file.path(), e))?;
-        let persisted = match overwrite {
-            Overwrite::Refuse => file.persist_noclobber(path),
-            Overwrite::Replace => file.persist(path),
-        };
-        persisted.map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+        written.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::KeyFileExists {
                     path: path.to_owned(),
                 }
             } else {
-                Error::io(path, e.error)
+                Error::io(path, e)
             }
-        })?;
-        sync_folder(folder);
-        Ok(())
+        })
+    }
+
+    /// Signs `message` with Ed25519, with the key expanded once when it was
+    /// loaded. For domain-separated messages only: `message` must start
+    /// with a prefix naming its purpose, so that a signature made for one
+    /// purpose can never be taken for another (tokens and holder proofs
+    /// have their own formats; this is for other signed objects, such as
+    /// revocation lists).
+    pub fn sign(&self, message: &[u8]) -> Result<[u8; 64], Error> {
+        use ed25519_dalek::Signer;
+        Ok(self.signing_key()?.sign(message).to_bytes())
     }
 
     pub(crate) fn biscuit(&self) -> &biscuit_auth::KeyPair {
@@ -242,7 +235,8 @@ impl PublicKey {
 
     /// Reads a public key file in any form [`PublicKey::from_text`] accepts.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
-        Self::from_text(&read_small_file(path.as_ref())?)
+        let bytes = read_key_file(path.as_ref())?;
+        Self::from_text(key_text(&bytes)?)
     }
 
     /// The 32 raw bytes.
@@ -255,6 +249,20 @@ impl PublicKey {
         self.0
             .to_pem()
             .map_err(|_| Error::InvalidKey("cannot encode this key as PEM"))
+    }
+
+    /// Whether `signature` is a valid Ed25519 signature of `message` by this
+    /// key, under the strict rules (no weak keys, no malleable signatures).
+    /// For domain-separated messages only (see [`KeyPair::sign`]).
+    pub fn verify_strict(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        let Ok(bytes) = <[u8; 32]>::try_from(self.0.to_bytes()) else {
+            return false;
+        };
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&bytes) else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        key.verify_strict(message, &signature).is_ok()
     }
 
     pub(crate) fn from_biscuit(key: biscuit_auth::PublicKey) -> Result<Self, Error> {
@@ -289,24 +297,21 @@ impl FromStr for PublicKey {
     }
 }
 
-fn read_small_file(path: &Path) -> Result<Zeroizing<String>, Error> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut text = Zeroizing::new(String::new());
-    file.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| Error::io(path, e))?;
-    if text.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(Error::InvalidKey("key file is too large to be a key"));
-    }
-    Ok(text)
+/// Reads a key file with [`files::read_bounded`]: at most
+/// [`MAX_KEY_FILE_BYTES`], into a buffer zeroized on drop.
+fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    files::read_bounded(path, MAX_KEY_FILE_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            Error::InvalidKey("key file is too large to be a key")
+        } else {
+            Error::io(path, e)
+        }
+    })
 }
 
-/// Makes a rename durable. Best effort: not every platform can sync a folder.
-fn sync_folder(folder: &Path) {
-    if let Ok(dir) = std::fs::File::open(folder) {
-        let _ = dir.sync_all();
-    }
+/// The text of a key file (borrowing the zeroized buffer, never copying).
+fn key_text(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes).map_err(|_| Error::InvalidKey("a key file is text"))
 }
 
 #[cfg(test)]
@@ -355,6 +360,18 @@ mod tests {
             public
         );
         assert!(!format!("{key:?}").contains(bare));
+    }
+
+    #[test]
+    fn raw_signatures_verify_only_under_their_key_and_message() {
+        let key = KeyPair::generate();
+        let signature = key.sign(b"domain\0message").unwrap();
+        assert!(key.public().verify_strict(b"domain\0message", &signature));
+        assert!(!key.public().verify_strict(b"domain\0messagf", &signature));
+        let other = KeyPair::generate();
+        assert!(!other.public().verify_strict(b"domain\0message", &signature));
+        let reloaded = KeyPair::from_text(&key.to_text()).unwrap();
+        assert_eq!(reloaded.sign(b"m").unwrap(), key.sign(b"m").unwrap());
     }
 
     #[test]

@@ -25,6 +25,10 @@
 //!   adds revocation, service policy and audit.)
 //! - [`display::escape`]: how token content is shown to a person, so that
 //!   names cannot forge lines or drive the terminal.
+//! - [`files`]: durable files (atomic replace, private create-new,
+//!   bounded reads), used for keys and for every state file.
+//! - [`unix_time`]: unix seconds, `SystemTime` and RFC 3339, with one
+//!   saturating range (1970 to year 9999).
 //! - [`budget`]: what a token may ask of the Datalog engine, checked before
 //!   any Datalog runs.
 //! - [`HolderProof`]: the holder of a key-bound token signs each HTTP
@@ -87,10 +91,12 @@ pub mod budget;
 mod chain;
 pub mod display;
 mod error;
+pub mod files;
 mod keys;
 mod proof;
 mod rights;
 mod token;
+pub mod unix_time;
 pub mod vocabulary;
 
 pub use chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};

@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::Error;
 use crate::keys::{KeyPair, PublicKey};
-use crate::token::{from_unix, unix_seconds};
+use crate::token::unix_seconds;
+use crate::unix_time::from_unix;
 
 /// The signature label, and the `tag` parameter: this signature means
 /// "agentcap holder proof" and nothing else.

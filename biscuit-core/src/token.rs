@@ -11,6 +11,7 @@ use crate::display::escape;
 use crate::error::Error;
 use crate::keys::{KeyPair, PublicKey};
 use crate::rights::{Cap, ResourcePattern, Right, validate_name, validate_operation};
+use crate::unix_time::from_unix;
 use crate::vocabulary::{self, Principals, Restrictions};
 
 /// The largest token accepted, in bytes (decoded).
@@ -1029,19 +1030,13 @@ fn ttl_seconds(ttl: Duration) -> Result<u64, Error> {
     Ok(ttl.as_secs())
 }
 
+/// Unix seconds of `at` (see [`crate::unix_time`]); a clock before 1970
+/// is refused rather than saturated, as a token minted then would be wrong.
 pub(crate) fn unix_seconds(at: SystemTime) -> Result<u64, Error> {
-    let seconds = at
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| Error::ClockBeforeEpoch)?
-        .as_secs();
-    // Far-future dates are clamped to what Datalog dates and SystemTime both hold.
-    Ok(seconds.min(i64::MAX as u64 / 2))
-}
-
-pub(crate) fn from_unix(seconds: u64) -> SystemTime {
-    UNIX_EPOCH
-        .checked_add(Duration::from_secs(seconds))
-        .unwrap_or(UNIX_EPOCH + MAX_TTL)
+    if at < UNIX_EPOCH {
+        return Err(Error::ClockBeforeEpoch);
+    }
+    Ok(crate::unix_time::to_unix(at))
 }
 
 /// The roles of the checks [`vocabulary`]'s blocks carry, in order.

@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agentcap_revocation::{
-    ListDelta, ListSigningKey, RevocationEntry, RevocationId, RevocationList, RevocationReason,
-    TrustedListKeys, VerifierConfig, VerifierState,
+    ListDelta, RevocationEntry, RevocationId, RevocationList, RevocationReason, RevocationState,
+    RevocationStateConfig, TrustedListKeys,
 };
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
@@ -55,8 +55,8 @@ fn entries(this_update: SystemTime, range: std::ops::Range<u64>) -> Vec<Revocati
 }
 
 fn benches(c: &mut Criterion) {
-    let key = ListSigningKey::from_seed(&[1; 32]);
-    let keys = TrustedListKeys::from(key.verifying_key());
+    let key = agentcap::KeyPair::from_text(&"01".repeat(32)).unwrap();
+    let keys = TrustedListKeys::from(key.public());
     let t = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let list = RevocationList::new(
         ISSUER,
@@ -84,7 +84,10 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("accept_into_verifier_state", |b| {
         b.iter_batched(
-            || VerifierState::in_memory(VerifierConfig::new(ISSUER, keys.clone())).unwrap(),
+            || {
+                RevocationState::in_memory(RevocationStateConfig::new(ISSUER, keys.clone()))
+                    .unwrap()
+            },
             |state| {
                 state.accept_list(&bytes).unwrap();
                 state
@@ -108,7 +111,8 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let state =
-                    VerifierState::in_memory(VerifierConfig::new(ISSUER, keys.clone())).unwrap();
+                    RevocationState::in_memory(RevocationStateConfig::new(ISSUER, keys.clone()))
+                        .unwrap();
                 state.accept_list(&bytes).unwrap();
                 state
             },
@@ -121,7 +125,8 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
-    let state = VerifierState::in_memory(VerifierConfig::new(ISSUER, keys.clone())).unwrap();
+    let state =
+        RevocationState::in_memory(RevocationStateConfig::new(ISSUER, keys.clone())).unwrap();
     state.accept_list(&bytes).unwrap();
     let mut group = c.benchmark_group("lookup_1m");
     let revoked = [block_id(123_456)];

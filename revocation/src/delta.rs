@@ -2,11 +2,11 @@
 
 use std::time::SystemTime;
 
-use crate::clock::{from_unix, to_unix};
 use crate::encoding::{Kind, Reader, put_entries, put_issuer, read_entries, seal, valid_issuer};
 use crate::error::{DecodeError, ListError};
-use crate::keys::{KeyId, ListSigningKey, TrustedListKeys};
+use crate::keys::{KeyId, TrustedListKeys};
 use crate::list::{ListDigest, RevocationEntry, RevocationList, check_times};
+use agentcap::unix_time::{from_unix, to_unix};
 
 /// The change from list sequence A to list sequence B: the entries added (or
 /// changed) and a prune bound, chained to A's digest and naming B's digest.
@@ -98,7 +98,7 @@ impl ListDelta {
     }
 
     /// Applies the delta to `base` without checking the chain or the
-    /// result; [`VerifierState`](crate::VerifierState) does the checks.
+    /// result; [`RevocationState`](crate::RevocationState) does the checks.
     pub(crate) fn apply_unchecked(&self, base: &RevocationList) -> RevocationList {
         let mut out = Vec::with_capacity(base.entries.len() + self.added.len());
         let (a, b) = (&base.entries, &self.added);
@@ -154,12 +154,12 @@ impl ListDelta {
     }
 
     /// Encodes and signs the delta with `key`.
-    pub fn sign(&self, key: &ListSigningKey) -> Result<Vec<u8>, ListError> {
+    pub fn sign(&self, key: &agentcap::KeyPair) -> Result<Vec<u8>, ListError> {
         if !valid_issuer(&self.issuer) {
             return Err(ListError::InvalidIssuer);
         }
         check_times(self.this_update, self.next_update)?;
-        seal(Kind::Delta, key, &self.encode_body()).map_err(|_| ListError::TooLarge)
+        seal(Kind::Delta, key, &self.encode_body())
     }
 
     /// Checks `bytes` (size, framing, key id, signature) and only then

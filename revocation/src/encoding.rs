@@ -4,10 +4,12 @@
 //! `docs/revocation-format.md` is the specification; this module is its
 //! reference implementation.
 
-use crate::clock::MAX_UNIX;
-use crate::error::DecodeError;
+use agentcap::unix_time::MAX_UNIX;
+use agentcap::{KeyPair, PublicKey};
+
+use crate::error::{DecodeError, ListError};
 use crate::id::{RevocationId, RevocationReason};
-use crate::keys::{KeyId, ListSigningKey, TrustedListKeys};
+use crate::keys::{KeyId, TrustedListKeys};
 use crate::list::RevocationEntry;
 
 /// Magic bytes opening every signed object.
@@ -47,18 +49,18 @@ impl Kind {
 }
 
 /// Wraps `body` in the envelope and signs domain ‖ header ‖ body.
-pub(crate) fn seal(kind: Kind, key: &ListSigningKey, body: &[u8]) -> Result<Vec<u8>, TooLarge> {
-    let body_len = u32::try_from(body.len()).map_err(|_| TooLarge)?;
+pub(crate) fn seal(kind: Kind, key: &KeyPair, body: &[u8]) -> Result<Vec<u8>, ListError> {
+    let body_len = u32::try_from(body.len()).map_err(|_| ListError::TooLarge)?;
     let domain = kind.domain();
     let mut msg = Vec::with_capacity(domain.len() + HEADER_LEN + body.len() + SIG_LEN);
     msg.extend_from_slice(domain);
     msg.extend_from_slice(MAGIC);
     msg.push(VERSION);
     msg.push(kind as u8);
-    msg.extend_from_slice(key.key_id().as_bytes());
+    msg.extend_from_slice(KeyId::of(&key.public()).as_bytes());
     msg.extend_from_slice(&body_len.to_le_bytes());
     msg.extend_from_slice(body);
-    let sig = key.sign(&msg);
+    let sig = key.sign(&msg).map_err(|_| ListError::NotASigningKey)?;
     msg.drain(..domain.len());
     msg.extend_from_slice(&sig);
     Ok(msg)
@@ -135,7 +137,7 @@ pub(crate) fn open<'a>(
     let mut msg = Vec::with_capacity(domain.len() + signed_end);
     msg.extend_from_slice(domain);
     msg.extend_from_slice(&bytes[..signed_end]);
-    if !key.verify(&msg, &sig) {
+    if !PublicKey::verify_strict(key, &msg, &sig) {
         return Err(DecodeError::BadSignature);
     }
     Ok((key_id, &bytes[HEADER_LEN..signed_end]))

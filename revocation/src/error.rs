@@ -63,7 +63,7 @@ pub enum DecodeError {
 }
 
 /// Why a list, delta or head was not accepted by a
-/// [`VerifierState`](crate::VerifierState).
+/// [`RevocationState`](crate::RevocationState).
 ///
 /// In every case the previous state is kept, in memory and on disk.
 #[derive(Debug, thiserror::Error)]
@@ -220,25 +220,6 @@ pub enum StoreError {
     List(#[from] ListError),
 }
 
-/// Errors reading or writing list-signing keys.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// A file operation failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// Key file.
-        path: PathBuf,
-        /// Underlying I/O error.
-        source: std::io::Error,
-    },
-    /// The key file or bytes are not a valid key.
-    #[error("invalid key: {0}")]
-    Invalid(&'static str),
-}
-
 /// Errors of the [`Fetcher`](crate::Fetcher) and
 /// [`Subscriber`](crate::Subscriber).
 #[cfg(feature = "client")]
@@ -302,6 +283,19 @@ pub enum FetchError {
     /// The event stream sent something that is not a valid event.
     #[error("malformed event from the push stream")]
     MalformedEvent,
+    /// The event stream sent an event or line longer than allowed; the
+    /// connection was dropped.
+    #[error("push stream {url} sent an event longer than {max} bytes")]
+    EventTooLarge {
+        /// Push stream URL.
+        url: String,
+        /// The configured bound.
+        max: usize,
+    },
+    /// A [`FetcherBuilder`](crate::FetcherBuilder) setting nothing could
+    /// work with (a zero timeout or size).
+    #[error("unusable fetcher configuration: {0}")]
+    InvalidConfig(&'static str),
 }
 
 /// Why a list, delta or head could not be built or signed.
@@ -340,4 +334,7 @@ pub enum ListError {
     /// The encoding would exceed the format's size limits.
     #[error("too many entries to encode")]
     TooLarge,
+    /// The key given to sign with is not an Ed25519 private key.
+    #[error("the list signing key is not an Ed25519 private key")]
+    NotASigningKey,
 }

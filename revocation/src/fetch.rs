@@ -1,4 +1,4 @@
-//! Keeping a [`VerifierState`] current: polling a base URL, and
+//! Keeping a [`RevocationState`] current: polling a base URL, and
 //! subscribing to the push stream.
 
 use std::sync::{Arc, Mutex};
@@ -11,8 +11,9 @@ use crate::error::{AcceptError, FetchError};
 use crate::head::ListHead;
 use crate::keys::TrustedListKeys;
 use crate::list::MAX_HEAD_BYTES;
-use crate::state::{AcceptOutcome, VerifierState};
-use crate::store::{DELTAS_DIR, EVENT_DELTA, EVENT_HEAD, HEAD_FILE, LIST_FILE};
+use crate::state::{AcceptOutcome, RevocationState};
+use crate::store::{DELTAS_DIR, HEAD_FILE, LIST_FILE};
+use crate::subscribe::Subscriber;
 
 /// Default number of deltas a [`Fetcher`] applies before it prefers the
 /// full list.
@@ -28,6 +29,15 @@ pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// timeout, so this is what notices a dead one; it is longer than the
 /// server's keep-alive interval.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default largest push event a [`Subscriber`] holds (1 MiB: a pushed delta
+/// of about 15,000 entries, hex-encoded). A longer event or line ends the
+/// connection; the subscriber reconnects and catches up by polling.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// The shortest interval [`Fetcher::run`] polls at: a shorter one
+/// (including zero) is raised to it.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 fn base_url(base: &str) -> Result<String, FetchError> {
     let parsed = reqwest::Url::parse(base).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
@@ -45,7 +55,7 @@ fn base_url(base: &str) -> Result<String, FetchError> {
 }
 
 /// A client error, with timeouts told apart from other failures.
-fn http_error(url: &str, source: reqwest::Error) -> FetchError {
+pub(crate) fn http_error(url: &str, source: reqwest::Error) -> FetchError {
     if source.is_timeout() {
         FetchError::Timeout {
             url: url.to_owned(),
@@ -120,6 +130,7 @@ pub struct FetcherBuilder {
     timeout: Duration,
     idle_timeout: Duration,
     max_delta_steps: u64,
+    max_event_bytes: usize,
 }
 
 impl FetcherBuilder {
@@ -156,7 +167,34 @@ impl FetcherBuilder {
         self
     }
 
+    /// Largest push event (or line) a [`Subscriber`] holds (default
+    /// [`DEFAULT_MAX_EVENT_BYTES`]).
+    #[must_use]
+    pub fn max_event_bytes(mut self, max: usize) -> Self {
+        self.max_event_bytes = max;
+        self
+    }
+
+    /// Refuses settings nothing could work with.
+    fn check(&self) -> Result<(), FetchError> {
+        let invalid = |what| Err(FetchError::InvalidConfig(what));
+        if self.connect_timeout.is_zero() {
+            return invalid("the connect timeout is zero");
+        }
+        if self.timeout.is_zero() {
+            return invalid("the request timeout is zero");
+        }
+        if self.idle_timeout.is_zero() {
+            return invalid("the idle timeout is zero");
+        }
+        if self.max_event_bytes == 0 {
+            return invalid("the largest push event is zero bytes");
+        }
+        Ok(())
+    }
+
     fn client(&self, total: Option<Duration>) -> Result<reqwest::Client, FetchError> {
+        self.check()?;
         let mut builder = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.idle_timeout);
@@ -171,7 +209,7 @@ impl FetcherBuilder {
 
     /// Downloads the signed head and checks it against `keys`, without
     /// accepting it anywhere: e.g. to learn the issuer before opening the
-    /// persisted [`VerifierState`] that follows it.
+    /// persisted [`RevocationState`] that follows it.
     pub async fn fetch_head(&self, keys: &TrustedListKeys) -> Result<ListHead, FetchError> {
         let base = base_url(&self.base)?;
         let url = format!("{base}{HEAD_FILE}");
@@ -191,7 +229,7 @@ impl FetcherBuilder {
     }
 
     /// A fetcher that updates `state`.
-    pub fn build(self, state: Arc<VerifierState>) -> Result<Fetcher, FetchError> {
+    pub fn build(self, state: Arc<RevocationState>) -> Result<Fetcher, FetchError> {
         Ok(Fetcher {
             client: self.client(Some(self.timeout))?,
             base: base_url(&self.base)?,
@@ -203,13 +241,14 @@ impl FetcherBuilder {
 
     /// A subscriber to the push stream that updates `state`, falling back
     /// to a fetcher with the same settings.
-    pub fn build_subscriber(self, state: Arc<VerifierState>) -> Result<Subscriber, FetchError> {
+    pub fn build_subscriber(self, state: Arc<RevocationState>) -> Result<Subscriber, FetchError> {
         let base = base_url(&self.base)?;
-        Ok(Subscriber {
-            client: self.client(None)?,
-            events_url: format!("{base}events"),
-            fetcher: self.build(state)?,
-        })
+        Ok(Subscriber::new_with(
+            self.client(None)?,
+            format!("{base}events"),
+            self.max_event_bytes,
+            self.build(state)?,
+        ))
     }
 }
 
@@ -223,14 +262,14 @@ impl FetcherBuilder {
 /// a delta is missing or refused, and only then accepts the head; if that
 /// list cannot be had, the head is accepted anyway so the state knows it
 /// is behind and fails closed. A bad response is refused by the
-/// [`VerifierState`] and leaves it unchanged; the next poll tries again.
+/// [`RevocationState`] and leaves it unchanged; the next poll tries again.
 /// Every request has a connect timeout and a total timeout, and every body
 /// a size limit enforced as it streams in.
 #[derive(Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
     base: String,
-    state: Arc<VerifierState>,
+    state: Arc<RevocationState>,
     max_delta_steps: u64,
     head_etag: Mutex<Option<String>>,
 }
@@ -245,12 +284,13 @@ impl Fetcher {
             timeout: DEFAULT_FETCH_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_delta_steps: DEFAULT_MAX_DELTA_STEPS,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
         }
     }
 
     /// A fetcher of `base_url` (e.g. `https://cdn.example/revocation/`) that
     /// updates `state`, with the default timeouts.
-    pub fn new(base_url_text: &str, state: Arc<VerifierState>) -> Result<Self, FetchError> {
+    pub fn new(base_url_text: &str, state: Arc<RevocationState>) -> Result<Self, FetchError> {
         Self::builder(base_url_text).build(state)
     }
 
@@ -263,7 +303,7 @@ impl Fetcher {
     }
 
     /// The state this fetcher updates.
-    pub fn state(&self) -> &Arc<VerifierState> {
+    pub fn state(&self) -> &Arc<RevocationState> {
         &self.state
     }
 
@@ -284,7 +324,7 @@ impl Fetcher {
 
     /// The sequence `head` announces when it is a valid head, of the
     /// followed issuer, for a newer list than the one held.
-    fn announces_newer(&self, head: &[u8]) -> Option<u64> {
+    pub(crate) fn announces_newer(&self, head: &[u8]) -> Option<u64> {
         let (head, _) = ListHead::decode_verified(head, self.state.config().keys()).ok()?;
         let newer = head.issuer() == self.state.config().issuer()
             && self
@@ -316,7 +356,7 @@ impl Fetcher {
                 let caught_up = self.catch_up(current, available).await;
                 // The head either names the held list now (its freshness is
                 // taken) or records that the held list is out of date.
-                let accepted = accept(&self.state, head, VerifierState::accept_head).await;
+                let accepted = accept(&self.state, head, RevocationState::accept_head).await;
                 caught_up?;
                 match accepted.map_err(self.refused(HEAD_FILE))? {
                     AcceptOutcome::Behind { current, available } => {
@@ -328,7 +368,7 @@ impl Fetcher {
                     },
                 }
             }
-            None => accept(&self.state, head, VerifierState::accept_head)
+            None => accept(&self.state, head, RevocationState::accept_head)
                 .await
                 .map_err(self.refused(HEAD_FILE))?,
         };
@@ -354,7 +394,7 @@ impl Fetcher {
                         break;
                     }
                 };
-                match accept(&self.state, delta, VerifierState::accept_delta).await {
+                match accept(&self.state, delta, RevocationState::accept_delta).await {
                     Ok(_) => at = self.state.sequence().unwrap_or(at),
                     Err(e) => {
                         tracing::warn!(error = %e, path, "delta refused; fetching the full list");
@@ -373,15 +413,17 @@ impl Fetcher {
                 url: format!("{}{LIST_FILE}", self.base),
                 status: 304,
             })?;
-        accept(&self.state, list, VerifierState::accept_list)
+        accept(&self.state, list, RevocationState::accept_list)
             .await
             .map_err(self.refused(LIST_FILE))?;
         Ok(())
     }
 
-    /// Polls every `interval` forever, logging failures (the state stays as
-    /// it was after a failure). Run it in a task.
+    /// Polls every `interval` (at least [`MIN_POLL_INTERVAL`]) forever,
+    /// logging failures (the state stays as it was after a failure). Run it
+    /// in a task.
     pub async fn run(&self, interval: Duration) {
+        let interval = interval.max(MIN_POLL_INTERVAL);
         loop {
             if let Err(e) = self.poll_once().await {
                 tracing::warn!(error = %e, "revocation poll failed");
@@ -391,146 +433,14 @@ impl Fetcher {
     }
 }
 
-/// Follows the server-sent-events stream of [`router`](crate::router)
-/// (`GET /events`): applies each pushed delta and head as it arrives, and
-/// falls back to a [`Fetcher`] poll when a push does not apply (missed
-/// events, after a reconnection) or is refused. Reconnects with back-off
-/// when the connection drops, so it survives a server restart.
-#[derive(Debug)]
-pub struct Subscriber {
-    client: reqwest::Client,
-    events_url: String,
-    fetcher: Fetcher,
-}
-
-impl Subscriber {
-    /// A subscriber of the server at `base_url` that updates `state`, with
-    /// the default timeouts (see [`Fetcher::builder`] to change them).
-    pub fn new(base_url_text: &str, state: Arc<VerifierState>) -> Result<Self, FetchError> {
-        Fetcher::builder(base_url_text).build_subscriber(state)
-    }
-
-    /// The state this subscriber updates.
-    pub fn state(&self) -> &Arc<VerifierState> {
-        self.fetcher.state()
-    }
-
-    /// Follows the stream forever, reconnecting after failures with a
-    /// back-off from 100 ms up to 5 s. Run it in a task.
-    pub async fn run(&self) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.run_once().await {
-                Ok(()) => {
-                    tracing::warn!(url = %self.events_url, "revocation push stream closed; reconnecting");
-                    backoff = Duration::from_millis(100);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "revocation push stream failed; reconnecting");
-                }
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
-    }
-
-    /// Follows one connection until it ends.
-    pub async fn run_once(&self) -> Result<(), FetchError> {
-        let url = self.events_url.clone();
-        let http = |source| http_error(&url, source);
-        let mut resp = self
-            .client
-            .get(&self.events_url)
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .send()
-            .await
-            .map_err(http)?;
-        if !resp.status().is_success() {
-            return Err(FetchError::Status {
-                url: url.clone(),
-                status: resp.status().as_u16(),
-            });
-        }
-        let max_line = self.state().config().max_list_bytes() * 2 + 64;
-        let mut buffer: Vec<u8> = Vec::new();
-        let mut event = String::new();
-        let mut data = String::new();
-        while let Some(chunk) = resp.chunk().await.map_err(http)? {
-            buffer.extend_from_slice(&chunk);
-            while let Some(pos) = buffer.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=pos).collect();
-                let line = String::from_utf8_lossy(&line);
-                let line = line.trim_end_matches(['\n', '\r']);
-                if line.is_empty() {
-                    self.dispatch(&event, &data).await;
-                    event.clear();
-                    data.clear();
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    event = v.trim_start().to_owned();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim_start());
-                }
-                if data.len() > max_line {
-                    return Err(FetchError::MalformedEvent);
-                }
-            }
-            if buffer.len() > max_line {
-                return Err(FetchError::MalformedEvent);
-            }
-        }
-        Ok(())
-    }
-
-    async fn dispatch(&self, event: &str, data: &str) {
-        if data.is_empty() {
-            return;
-        }
-        let Ok(bytes) = hex::decode(data) else {
-            tracing::warn!(event, "push event with malformed data ignored");
-            return;
-        };
-        let state = self.state();
-        let result = match event {
-            EVENT_DELTA => accept(state, bytes, VerifierState::accept_delta).await,
-            // A head for a newer list: fetch that list before taking the
-            // head, so a publication never makes the state fail closed.
-            EVENT_HEAD if self.fetcher.announces_newer(&bytes).is_some() => {
-                if let Err(e) = self.fetcher.poll_once().await {
-                    tracing::warn!(error = %e, "catch-up poll after a pushed head failed");
-                }
-                // Still behind it: record that the held list is out of date.
-                if self.fetcher.announces_newer(&bytes).is_some() {
-                    let _ = accept(state, bytes, VerifierState::accept_head).await;
-                }
-                return;
-            }
-            EVENT_HEAD => accept(state, bytes, VerifierState::accept_head).await,
-            _ => return,
-        };
-        let needs_poll = match result {
-            Ok(AcceptOutcome::Behind { .. }) => true,
-            Ok(_) => false,
-            // Missed deltas: the head that follows triggers the catch-up.
-            Err(AcceptError::DeltaNotApplicable { .. }) => false,
-            Err(e) => {
-                tracing::warn!(error = %e, event, "pushed object refused");
-                true
-            }
-        };
-        if needs_poll && let Err(e) = self.fetcher.poll_once().await {
-            tracing::warn!(error = %e, "catch-up poll after push failed");
-        }
-    }
-}
-
-/// The signature of [`VerifierState`]'s accept methods.
-type AcceptFn = fn(&VerifierState, &[u8]) -> Result<AcceptOutcome, AcceptError>;
+/// The signature of [`RevocationState`]'s accept methods.
+type AcceptFn = fn(&RevocationState, &[u8]) -> Result<AcceptOutcome, AcceptError>;
 
 /// Applies a list, delta or head on tokio's blocking pool (inline outside a
 /// runtime): checking signatures, decoding a large list and the fsync of a
 /// persisted state never hold an executor thread.
-async fn accept(
-    state: &Arc<VerifierState>,
+pub(crate) async fn accept(
+    state: &Arc<RevocationState>,
     bytes: Vec<u8>,
     apply: AcceptFn,
 ) -> Result<AcceptOutcome, AcceptError> {

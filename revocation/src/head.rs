@@ -2,11 +2,11 @@
 
 use std::time::SystemTime;
 
-use crate::clock::{from_unix, to_unix};
 use crate::encoding::{Kind, Reader, put_issuer, seal, valid_issuer};
 use crate::error::{DecodeError, ListError};
-use crate::keys::{KeyId, ListSigningKey, TrustedListKeys};
+use crate::keys::{KeyId, TrustedListKeys};
 use crate::list::{ListDigest, MAX_HEAD_BYTES, check_times};
+use agentcap::unix_time::{from_unix, to_unix};
 
 /// A small signed statement: "the current list of `issuer` is `sequence`
 /// with digest `list_digest`, and this stays true until `next_update`".
@@ -59,8 +59,8 @@ impl ListHead {
     }
 
     /// Encodes and signs the head with `key`.
-    pub fn sign(&self, key: &ListSigningKey) -> Result<Vec<u8>, ListError> {
-        seal(Kind::Head, key, &self.encode_body()).map_err(|_| ListError::TooLarge)
+    pub fn sign(&self, key: &agentcap::KeyPair) -> Result<Vec<u8>, ListError> {
+        seal(Kind::Head, key, &self.encode_body())
     }
 
     /// Checks `bytes` (size, framing, key id, signature) and only then

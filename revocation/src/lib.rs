@@ -2,7 +2,11 @@
 //! (static files and HTTP), fetch and subscribe, and verifier-side state with
 //! signed freshness.
 //!
-//! This crate depends on no other agentcap crate.
+//! Lists are signed with an [`agentcap::KeyPair`] and checked against
+//! [`agentcap::PublicKey`]s: the same keys, key files and text forms
+//! (`ed25519/<hex>`) as tokens. Local state files use one checksummed
+//! envelope (see `docs/revocation-format.md`), written through
+//! [`agentcap::files`]; times follow [`agentcap::unix_time`].
 //!
 //! # The model
 //!
@@ -39,19 +43,19 @@
 //!
 //! # The verifier side
 //!
-//! A [`VerifierState`] holds the newest accepted list and refuses, keeping
+//! A [`RevocationState`] holds the newest accepted list and refuses, keeping
 //! its previous state: a bad signature, a key that is not in its
 //! [`TrustedListKeys`] (several keys can be trusted, so the list key can
 //! rotate), another issuer, a lower sequence (rollback), the same sequence
 //! with another digest (equivocation), a delta not chained to the held list
 //! or not giving the digest it announces, and any new list or delta that
 //! drops an entry whose token has not expired. Opened with
-//! [`VerifierState::open`], it persists every accepted change atomically and
+//! [`RevocationState::open`], it persists every accepted change atomically and
 //! reloads it on start, so a restart cannot be rolled back.
 //!
 //! Freshness follows the signed next-update (of the list, or of a newer head
 //! for the same list): [`Freshness::Fresh`], then [`Freshness::Stale`] for a
-//! configurable grace, then [`Freshness::Expired`]. [`VerifierState::check`]
+//! configurable grace, then [`Freshness::Expired`]. [`RevocationState::check`]
 //! always reports a revoked block (with its index); otherwise, on an expired
 //! list it fails closed by default, or answers and logs a warning when the
 //! [`FreshnessPolicy`] says [`OnExpired::FailOpen`]. Sequence and age are
@@ -77,7 +81,7 @@
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use agentcap_revocation::{
-//!     ListSigningKey, RevocationStatus, RevocationStore, VerifierConfig, VerifierState,
+//!     RevocationState, RevocationStateConfig, RevocationStatus, RevocationStore,
 //! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -86,7 +90,7 @@
 //!
 //! // Issuer side: revoke block 1 of a token (its ids would come from
 //! // `Biscuit::revocation_identifiers()`), publish, export static files.
-//! let key = ListSigningKey::generate();
+//! let key = agentcap::KeyPair::generate();
 //! let store = RevocationStore::open(dir.path().join("store"), issuer)?;
 //! let token_ids: Vec<Vec<u8>> = vec![vec![1; 64], vec![2; 64], vec![3; 64]];
 //! let token_expires = SystemTime::now() + Duration::from_secs(3600);
@@ -95,9 +99,9 @@
 //! store.export_to(dir.path().join("public"))?;
 //!
 //! // Verifier side: trust the list key, accept the signed list, check.
-//! let state = VerifierState::open(
+//! let state = RevocationState::open(
 //!     dir.path().join("verifier.state"),
-//!     VerifierConfig::new(issuer, key.verifying_key()),
+//!     RevocationStateConfig::new(issuer, key.public()),
 //! )?;
 //! state.accept_list(&publication.list)?;
 //! let check = state.check(&token_ids, SystemTime::now())?;
@@ -113,13 +117,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod clock;
 mod delta;
 mod encoding;
 mod error;
 #[cfg(feature = "client")]
 mod fetch;
-mod fsutil;
 mod head;
 mod id;
 mod keys;
@@ -127,30 +129,35 @@ mod list;
 #[cfg(feature = "server")]
 mod server;
 mod state;
+mod state_file;
 mod store;
+#[cfg(feature = "client")]
+mod subscribe;
 
 pub use crate::delta::ListDelta;
 #[cfg(feature = "client")]
 pub use crate::error::FetchError;
-pub use crate::error::{AcceptError, CheckError, DecodeError, KeyError, ListError, StoreError};
+pub use crate::error::{AcceptError, CheckError, DecodeError, ListError, StoreError};
 #[cfg(feature = "client")]
 pub use crate::fetch::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_FETCH_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DELTA_STEPS,
-    Fetcher, FetcherBuilder, Subscriber,
+    DEFAULT_MAX_EVENT_BYTES, Fetcher, FetcherBuilder, MIN_POLL_INTERVAL,
 };
 pub use crate::head::ListHead;
 pub use crate::id::{RevocationId, RevocationReason};
-pub use crate::keys::{KeyId, ListSigningKey, ListVerifyingKey, TrustedListKeys};
+pub use crate::keys::{KeyId, TrustedListKeys};
 pub use crate::list::{
     DEFAULT_MAX_LIST_BYTES, ListDigest, MAX_HEAD_BYTES, RevocationEntry, RevocationList,
 };
 #[cfg(feature = "server")]
 pub use crate::server::{RevocationFeed, router};
 pub use crate::state::{
-    AcceptOutcome, Freshness, FreshnessPolicy, OnExpired, RevocationCheck, RevocationStatus,
-    StateError, VerifierConfig, VerifierState,
+    AcceptOutcome, Freshness, FreshnessPolicy, OnExpired, RevocationCheck, RevocationState,
+    RevocationStateConfig, RevocationStatus, StateError,
 };
 pub use crate::store::{
     DELTAS_DIR, DELTAS_KEPT, EVENT_DELTA, EVENT_HEAD, HEAD_FILE, LIST_FILE, LIST_JSON_FILE,
     Publication, RevocationStore,
 };
+#[cfg(feature = "client")]
+pub use crate::subscribe::Subscriber;

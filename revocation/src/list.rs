@@ -6,11 +6,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::clock::{MAX_UNIX, ceil_minute, floor_minute, from_unix, to_unix};
 use crate::encoding::{Kind, Reader, put_entries, put_issuer, read_entries, seal, valid_issuer};
 use crate::error::{DecodeError, ListError};
 use crate::id::{RevocationId, RevocationReason};
-use crate::keys::{KeyId, ListSigningKey, TrustedListKeys};
+use crate::keys::{KeyId, TrustedListKeys};
+use agentcap::unix_time::{MAX_UNIX, format_rfc3339, from_unix, to_unix};
 
 const DIGEST_DOMAIN: &[u8] = b"agentcap-revocation v1 list digest\0";
 
@@ -228,8 +228,8 @@ impl RevocationList {
     }
 
     /// Encodes and signs the list with `key`.
-    pub fn sign(&self, key: &ListSigningKey) -> Result<Vec<u8>, ListError> {
-        seal(Kind::List, key, &self.encode_body()).map_err(|_| ListError::TooLarge)
+    pub fn sign(&self, key: &agentcap::KeyPair) -> Result<Vec<u8>, ListError> {
+        seal(Kind::List, key, &self.encode_body())
     }
 
     /// Checks `bytes` (size, framing, key id against `keys`, signature) and
@@ -338,7 +338,7 @@ impl RevocationList {
             entry_count: usize,
             entries: Vec<JsonEntry>,
         }
-        let time = |t: u64| humantime::format_rfc3339_seconds(from_unix(t)).to_string();
+        let time = |t: u64| format_rfc3339(from_unix(t));
         let view = JsonList {
             issuer: &self.issuer,
             sequence: self.sequence,
@@ -359,4 +359,14 @@ impl RevocationList {
         };
         serde_json::to_string_pretty(&view).unwrap_or_else(|_| String::from("{}"))
     }
+}
+
+/// `secs` rounded down to a whole minute.
+const fn floor_minute(secs: u64) -> u64 {
+    secs - secs % 60
+}
+
+/// `secs` rounded up to a whole minute (saturating).
+const fn ceil_minute(secs: u64) -> u64 {
+    secs.saturating_add((60 - secs % 60) % 60)
 }

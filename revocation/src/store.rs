@@ -6,17 +6,16 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
+use agentcap::files::{FileMode, write_atomic};
 
-use crate::clock::{MAX_UNIX, to_unix};
 use crate::delta::ListDelta;
 use crate::encoding::{HEADER_LEN, Reader, SIG_LEN, envelope_len, put_issuer, valid_issuer};
 use crate::error::{ListError, StoreError};
-use crate::fsutil::write_atomic;
 use crate::head::ListHead;
 use crate::id::{RevocationId, RevocationReason};
-use crate::keys::ListSigningKey;
 use crate::list::{RevocationEntry, RevocationList};
+use crate::state_file::{self, ISSUER_STORE};
+use agentcap::unix_time::{MAX_UNIX, to_unix};
 
 /// How many consecutive deltas the store keeps (and exports).
 pub const DELTAS_KEPT: u64 = 64;
@@ -26,8 +25,6 @@ pub const EVENT_DELTA: &str = "delta";
 /// Name of the push-stream event carrying a hex-encoded signed head.
 pub const EVENT_HEAD: &str = "head";
 
-const STORE_MAGIC: &[u8; 8] = b"ACRVSTOR";
-const STORE_VERSION: u8 = 1;
 const STATE_FILE: &str = "state.bin";
 const LOCK_FILE: &str = "store.lock";
 const PUBLISHED_DIR: &str = "published";
@@ -123,7 +120,7 @@ impl RevocationStore {
             for entry in read.flatten() {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with('.') && name.ends_with(".tmp") {
+                if agentcap::files::is_temp_file_name(&name) {
                     let _ = std::fs::remove_file(entry.path());
                 }
             }
@@ -176,42 +173,19 @@ impl RevocationStore {
 
     fn load(&self) -> Result<StoreState, StoreError> {
         let path = self.state_path();
-        let bytes = std::fs::read(&path).map_err(Self::io("reading store state", &path))?;
         let corrupt = |reason| StoreError::Corrupt {
             path: path.clone(),
             reason,
         };
-        if bytes.len() < 32 {
-            return Err(corrupt("file too short"));
-        }
-        let (content, sum) = bytes.split_at(bytes.len() - 32);
-        if Sha256::digest(content)[..] != *sum {
-            return Err(corrupt("checksum mismatch"));
-        }
-        let mut r = Reader::new(content);
-        let parse = |r: &mut Reader<'_>| -> Result<(String, StoreState), crate::DecodeError> {
-            if r.bytes(8)? != STORE_MAGIC || r.u8()? != STORE_VERSION {
-                return Err(crate::DecodeError::BadMagic);
+        let payload = match state_file::read(&path, ISSUER_STORE) {
+            Ok(Some(payload)) => payload,
+            Ok(None) => return Err(corrupt("file missing")),
+            Err(state_file::ReadError::Corrupt(reason)) => return Err(corrupt(reason)),
+            Err(state_file::ReadError::Io(e)) => {
+                return Err(Self::io("reading store state", &path)(e));
             }
-            let issuer = r.issuer()?;
-            let count = r.u64()?;
-            let mut state = StoreState::default();
-            for _ in 0..count {
-                let id = RevocationId::from_digest_bytes(r.array()?);
-                let revoked_at = r.time()?;
-                let expires_at = r.time()?;
-                let has_reason = r.u8()?;
-                let code = r.u8()?;
-                let reason = (has_reason == 1).then(|| RevocationReason::from_code(code));
-                state.entries.insert(
-                    id,
-                    RevocationEntry::from_unix(id, revoked_at, expires_at, reason),
-                );
-            }
-            r.finish()?;
-            Ok((issuer, state))
         };
-        let (issuer, state) = parse(&mut r).map_err(|_| corrupt("malformed content"))?;
+        let (issuer, state) = decode_store(&payload).map_err(|_| corrupt("malformed content"))?;
         if issuer != self.issuer {
             return Err(StoreError::WrongIssuer {
                 expected: self.issuer.clone(),
@@ -223,8 +197,6 @@ impl RevocationStore {
 
     fn save(&self, state: &StoreState) -> Result<(), StoreError> {
         let mut out = Vec::with_capacity(state.entries.len() * 34 + 300);
-        out.extend_from_slice(STORE_MAGIC);
-        out.push(STORE_VERSION);
         put_issuer(&mut out, &self.issuer);
         out.extend_from_slice(&(state.entries.len() as u64).to_le_bytes());
         for e in state.entries.values() {
@@ -234,10 +206,8 @@ impl RevocationStore {
             out.push(u8::from(e.reason.is_some()));
             out.push(e.reason.map_or(0, RevocationReason::code));
         }
-        let sum: [u8; 32] = Sha256::digest(&out).into();
-        out.extend_from_slice(&sum);
         let path = self.state_path();
-        write_atomic(&path, &out).map_err(Self::io("writing store state", &path))
+        state_file::write(&path, ISSUER_STORE, &out).map_err(Self::io("writing store state", &path))
     }
 
     /// Runs `change` on the current state under the exclusive lock and saves
@@ -357,7 +327,7 @@ impl RevocationStore {
     /// `validity`, with the delta from the previous list and a head.
     pub fn publish(
         &self,
-        key: &ListSigningKey,
+        key: &agentcap::KeyPair,
         validity: Duration,
     ) -> Result<Publication, StoreError> {
         self.publish_at(key, validity, SystemTime::now())
@@ -366,7 +336,7 @@ impl RevocationStore {
     /// [`publish`](Self::publish) as if the time were `now`.
     pub fn publish_at(
         &self,
-        key: &ListSigningKey,
+        key: &agentcap::KeyPair,
         validity: Duration,
         now: SystemTime,
     ) -> Result<Publication, StoreError> {
@@ -408,12 +378,14 @@ impl RevocationStore {
             let path = published
                 .join(DELTAS_DIR)
                 .join(format!("{}.bin", prev.sequence));
-            write_atomic(&path, d).map_err(Self::io("writing delta", &path))?;
+            write_atomic(&path, d, FileMode::Public).map_err(Self::io("writing delta", &path))?;
         }
         let list_path = published.join(LIST_FILE);
-        write_atomic(&list_path, &list_bytes).map_err(Self::io("writing list", &list_path))?;
+        write_atomic(&list_path, &list_bytes, FileMode::Public)
+            .map_err(Self::io("writing list", &list_path))?;
         let head_path = published.join(HEAD_FILE);
-        write_atomic(&head_path, &head).map_err(Self::io("writing head", &head_path))?;
+        write_atomic(&head_path, &head, FileMode::Public)
+            .map_err(Self::io("writing head", &head_path))?;
         self.drop_old_deltas(sequence);
         Ok(Publication {
             sequence,
@@ -448,7 +420,7 @@ impl RevocationStore {
     /// Returns the signed head.
     pub fn refresh_head(
         &self,
-        key: &ListSigningKey,
+        key: &agentcap::KeyPair,
         validity: Duration,
     ) -> Result<Vec<u8>, StoreError> {
         self.refresh_head_at(key, validity, SystemTime::now())
@@ -457,7 +429,7 @@ impl RevocationStore {
     /// [`refresh_head`](Self::refresh_head) as if the time were `now`.
     pub fn refresh_head_at(
         &self,
-        key: &ListSigningKey,
+        key: &agentcap::KeyPair,
         validity: Duration,
         now: SystemTime,
     ) -> Result<Vec<u8>, StoreError> {
@@ -476,7 +448,7 @@ impl RevocationStore {
         }
         .sign(key)?;
         let path = self.published_dir().join(HEAD_FILE);
-        write_atomic(&path, &head).map_err(Self::io("writing head", &path))?;
+        write_atomic(&path, &head, FileMode::Public).map_err(Self::io("writing head", &path))?;
         Ok(head)
     }
 
@@ -573,7 +545,8 @@ impl RevocationStore {
             let bytes =
                 std::fs::read(entry.path()).map_err(Self::io("reading delta", &entry.path()))?;
             let out = deltas_out.join(&name);
-            write_atomic(&out, &bytes).map_err(Self::io("writing delta", &out))?;
+            write_atomic(&out, &bytes, FileMode::Public)
+                .map_err(Self::io("writing delta", &out))?;
         }
         for (name, bytes) in [
             (LIST_FILE, self.read_published_file(Path::new(LIST_FILE))?),
@@ -582,7 +555,8 @@ impl RevocationStore {
         ] {
             let bytes = bytes.ok_or(StoreError::NothingPublished)?;
             let out = dir.join(name);
-            write_atomic(&out, &bytes).map_err(Self::io("writing export", &out))?;
+            write_atomic(&out, &bytes, FileMode::Public)
+                .map_err(Self::io("writing export", &out))?;
         }
         Ok(())
     }
@@ -594,4 +568,26 @@ fn checked_validity(validity: Duration) -> Result<u64, StoreError> {
         return Err(StoreError::InvalidValidity);
     }
     Ok(secs)
+}
+
+/// Reads the store's state-file payload: issuer, entry count, entries.
+fn decode_store(payload: &[u8]) -> Result<(String, StoreState), crate::DecodeError> {
+    let mut r = Reader::new(payload);
+    let issuer = r.issuer()?;
+    let count = r.u64()?;
+    let mut state = StoreState::default();
+    for _ in 0..count {
+        let id = RevocationId::from_digest_bytes(r.array()?);
+        let revoked_at = r.time()?;
+        let expires_at = r.time()?;
+        let has_reason = r.u8()?;
+        let code = r.u8()?;
+        let reason = (has_reason == 1).then(|| RevocationReason::from_code(code));
+        state.entries.insert(
+            id,
+            RevocationEntry::from_unix(id, revoked_at, expires_at, reason),
+        );
+    }
+    r.finish()?;
+    Ok((issuer, state))
 }

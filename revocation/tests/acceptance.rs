@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use agentcap_revocation::{
     AcceptError, AcceptOutcome, CheckError, DecodeError, Freshness, FreshnessPolicy, ListDelta,
-    ListDigest, OnExpired, RevocationId, RevocationList, RevocationStatus, StateError,
-    VerifierState,
+    ListDigest, OnExpired, RevocationId, RevocationList, RevocationState, RevocationStatus,
+    StateError,
 };
 use common::*;
 
 /// A state holding list 5 (entries 1..=3, live for two hours).
-fn state_at_5() -> (VerifierState, RevocationList) {
+fn state_at_5() -> (RevocationState, RevocationList) {
     let k = key(1);
     let s = state(&[&k]);
     let l5 = list(5, vec![entry(1, 120), entry(2, 120), entry(3, 120)]);
@@ -23,7 +23,7 @@ fn state_at_5() -> (VerifierState, RevocationList) {
     (s, l5)
 }
 
-fn assert_kept(s: &VerifierState, l: &RevocationList) {
+fn assert_kept(s: &RevocationState, l: &RevocationList) {
     assert_eq!(s.sequence(), Some(l.sequence()));
     assert_eq!(s.digest(), Some(l.digest()));
     assert_eq!(s.list().unwrap().entries(), l.entries());
@@ -62,7 +62,7 @@ fn list_signed_by_untrusted_key_is_rejected_and_state_kept() {
     let bytes = signed_list(&key(66), 6, vec![]);
     assert!(matches!(
         s.accept_list(&bytes),
-        Err(AcceptError::Decode(DecodeError::UnknownKey(id))) if id == key(66).key_id()
+        Err(AcceptError::Decode(DecodeError::UnknownKey(id))) if id == agentcap_revocation::KeyId::of(&key(66).public())
     ));
     assert_kept(&s, &l5);
 }
@@ -124,7 +124,7 @@ fn truncated_list_is_rejected_and_state_kept() {
 #[test]
 fn oversized_list_is_rejected_before_parsing_and_state_kept() {
     let k = key(1);
-    let s = VerifierState::in_memory(config(&[&k]).with_max_list_bytes(1_000)).unwrap();
+    let s = RevocationState::in_memory(config(&[&k]).with_max_list_bytes(1_000)).unwrap();
     let small = list(1, vec![entry(1, 120)]);
     s.accept_list(&small.sign(&k).unwrap()).unwrap();
     let big = signed_list(&k, 2, (0..100).map(|n| entry(n, 120)).collect());
@@ -334,7 +334,7 @@ fn forged_truncated_and_oversized_deltas_are_rejected_and_state_kept() {
         s.accept_delta(&signed_delta(&key(2), &l5, &l6)),
         Err(AcceptError::Decode(DecodeError::UnknownKey(_)))
     ));
-    let small = VerifierState::in_memory(config(&[&key(1)]).with_max_list_bytes(100)).unwrap();
+    let small = RevocationState::in_memory(config(&[&key(1)]).with_max_list_bytes(100)).unwrap();
     assert!(matches!(
         small.accept_delta(&good),
         Err(AcceptError::Decode(DecodeError::Oversized { .. }))
@@ -435,13 +435,13 @@ fn accepted_state_survives_restart_and_rollback_after_restart_is_rejected() {
     let l1 = list(1, vec![entry(1, 120)]);
     let l2 = list(2, vec![entry(1, 120), entry(2, 120)]);
     {
-        let s = VerifierState::open(&path, config(&[&k])).unwrap();
+        let s = RevocationState::open(&path, config(&[&k])).unwrap();
         s.accept_list(&l1.sign(&k).unwrap()).unwrap();
         s.accept_delta(&signed_delta(&k, &l1, &l2)).unwrap();
         s.accept_head(&signed_head(&k, &l2, t0() + mins(30), t0() + mins(500)))
             .unwrap();
     }
-    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    let s = RevocationState::open(&path, config(&[&k])).unwrap();
     assert_kept(&s, &l2);
     assert_eq!(s.next_update(), Some(t0() + mins(500)));
     assert!(matches!(
@@ -458,7 +458,7 @@ fn refused_object_leaves_persisted_state_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.bin");
     let k = key(1);
-    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    let s = RevocationState::open(&path, config(&[&k])).unwrap();
     s.accept_list(&signed_list(&k, 3, vec![entry(1, 120)]))
         .unwrap();
     let before = std::fs::read(&path).unwrap();
@@ -473,7 +473,7 @@ fn damaged_state_file_is_an_error_not_a_silent_reset() {
     let path = dir.path().join("state.bin");
     let k = key(1);
     {
-        let s = VerifierState::open(&path, config(&[&k])).unwrap();
+        let s = RevocationState::open(&path, config(&[&k])).unwrap();
         s.accept_list(&signed_list(&k, 3, vec![entry(1, 120)]))
             .unwrap();
     }
@@ -482,24 +482,24 @@ fn damaged_state_file_is_an_error_not_a_silent_reset() {
     bytes[mid] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     assert!(matches!(
-        VerifierState::open(&path, config(&[&k])),
+        RevocationState::open(&path, config(&[&k])),
         Err(StateError::Corrupt { .. })
     ));
     std::fs::write(&path, &bytes[..10]).unwrap();
     assert!(matches!(
-        VerifierState::open(&path, config(&[&k])),
+        RevocationState::open(&path, config(&[&k])),
         Err(StateError::Corrupt { .. })
     ));
 }
 
 #[test]
 fn configuration_without_trusted_keys_is_refused() {
-    let cfg = agentcap_revocation::VerifierConfig::new(
+    let cfg = agentcap_revocation::RevocationStateConfig::new(
         ISSUER,
         agentcap_revocation::TrustedListKeys::new(),
     );
     assert!(matches!(
-        VerifierState::in_memory(cfg),
+        RevocationState::in_memory(cfg),
         Err(StateError::NoTrustedKeys)
     ));
 }
@@ -507,10 +507,9 @@ fn configuration_without_trusted_keys_is_refused() {
 #[test]
 fn freshness_goes_fresh_then_stale_then_expired() {
     let k = key(1);
-    let s = VerifierState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
-        grace: mins(10),
-        on_expired: OnExpired::FailClosed,
-    }))
+    let s = RevocationState::in_memory(
+        config(&[&k]).with_policy(FreshnessPolicy::new(mins(10), OnExpired::FailClosed)),
+    )
     .unwrap();
     assert_eq!(s.freshness(t0()), Freshness::NoList);
     let l = list(1, vec![entry(1, 120)]);
@@ -554,10 +553,9 @@ fn expired_list_fails_closed_by_default_but_still_reports_revocations() {
 #[test]
 fn expired_list_fails_open_only_when_configured() {
     let k = key(1);
-    let s = VerifierState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
-        grace: Duration::ZERO,
-        on_expired: OnExpired::FailOpen,
-    }))
+    let s = RevocationState::in_memory(
+        config(&[&k]).with_policy(FreshnessPolicy::new(Duration::ZERO, OnExpired::FailOpen)),
+    )
     .unwrap();
     let l = list(1, vec![entry(1, 600)]);
     s.accept_list(&l.sign(&k).unwrap()).unwrap();
@@ -578,21 +576,21 @@ fn head_refresh_is_persisted_without_rewriting_the_list() {
     let k = key(1);
     let l = list(1, vec![entry(1, 120)]);
     {
-        let s = VerifierState::open(&path, config(&[&k])).unwrap();
+        let s = RevocationState::open(&path, config(&[&k])).unwrap();
         s.accept_list(&l.sign(&k).unwrap()).unwrap();
         let list_file = std::fs::read(&path).unwrap();
         s.accept_head(&signed_head(&k, &l, t0() + mins(40), t0() + mins(400)))
             .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), list_file);
     }
-    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    let s = RevocationState::open(&path, config(&[&k])).unwrap();
     assert_eq!(s.next_update(), Some(t0() + mins(400)));
     assert_eq!(s.age(t0() + mins(45)), Some(mins(5)));
     // A newer list makes the old freshness file irrelevant.
     let l2 = list(2, vec![entry(1, 120)]);
     s.accept_list(&l2.sign(&k).unwrap()).unwrap();
     drop(s);
-    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    let s = RevocationState::open(&path, config(&[&k])).unwrap();
     assert_eq!(s.next_update(), Some(l2.next_update()));
 }
 
@@ -620,10 +618,9 @@ impl tracing::Subscriber for WarningCounter {
 #[test]
 fn every_fail_open_decision_is_logged() {
     let k = key(1);
-    let s = VerifierState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
-        grace: Duration::ZERO,
-        on_expired: OnExpired::FailOpen,
-    }))
+    let s = RevocationState::in_memory(
+        config(&[&k]).with_policy(FreshnessPolicy::new(Duration::ZERO, OnExpired::FailOpen)),
+    )
     .unwrap();
     let l = list(1, vec![entry(1, 600)]);
     s.accept_list(&l.sign(&k).unwrap()).unwrap();
@@ -684,10 +681,9 @@ fn a_head_newer_than_the_list_makes_it_stale() {
 #[test]
 fn a_superseded_list_fails_open_only_when_configured() {
     let k = key(1);
-    let s = VerifierState::in_memory(config(&[&k]).with_policy(FreshnessPolicy {
-        grace: mins(5),
-        on_expired: OnExpired::FailOpen,
-    }))
+    let s = RevocationState::in_memory(
+        config(&[&k]).with_policy(FreshnessPolicy::new(mins(5), OnExpired::FailOpen)),
+    )
     .unwrap();
     let l5 = list(5, vec![]);
     s.accept_list(&l5.sign(&k).unwrap()).unwrap();
@@ -705,19 +701,19 @@ fn a_newer_head_is_remembered_across_restarts() {
     let k = key(1);
     let l5 = list(5, vec![entry(1, 120)]);
     {
-        let s = VerifierState::open(&path, config(&[&k])).unwrap();
+        let s = RevocationState::open(&path, config(&[&k])).unwrap();
         s.accept_list(&l5.sign(&k).unwrap()).unwrap();
         s.accept_head(&signed_head(&k, &list(7, vec![]), t0(), t0() + mins(600)))
             .unwrap();
     }
-    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    let s = RevocationState::open(&path, config(&[&k])).unwrap();
     assert_eq!(s.superseded_by(), Some(7));
     // A list newer than the held one but older than the announced one is
     // taken, and the state stays superseded, also after a restart.
     let l6 = list(6, vec![entry(1, 120)]);
     s.accept_list(&l6.sign(&k).unwrap()).unwrap();
     drop(s);
-    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    let s = RevocationState::open(&path, config(&[&k])).unwrap();
     assert_eq!(s.sequence(), Some(6));
     assert_eq!(
         s.freshness(t0() + mins(7)),
@@ -730,11 +726,11 @@ fn a_process_sharing_the_state_file_cannot_write_an_older_list_over_a_newer_one(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.state");
     let k = key(1);
-    let a = VerifierState::open(&path, config(&[&k])).unwrap();
+    let a = RevocationState::open(&path, config(&[&k])).unwrap();
     a.accept_list(&signed_list(&k, 1, vec![entry(1, 120)]))
         .unwrap();
     // Another process (another service instance, or `agentcap verify`).
-    let b = VerifierState::open(&path, config(&[&k])).unwrap();
+    let b = RevocationState::open(&path, config(&[&k])).unwrap();
     b.accept_list(&signed_list(&k, 3, vec![entry(1, 120), entry(2, 120)]))
         .unwrap();
     // `a` still holds sequence 1 in memory, but sees what `b` persisted.
@@ -746,7 +742,7 @@ fn a_process_sharing_the_state_file_cannot_write_an_older_list_over_a_newer_one(
         })
     ));
     assert_eq!(a.sequence(), Some(3));
-    let reopened = VerifierState::open(&path, config(&[&k])).unwrap();
+    let reopened = RevocationState::open(&path, config(&[&k])).unwrap();
     assert_eq!(reopened.sequence(), Some(3));
 }
 
@@ -758,7 +754,7 @@ fn persisted_state_files_are_private_to_their_owner() {
     let path = dir.path().join("private.state");
     let k = key(1);
     let l5 = list(5, vec![]);
-    let s = VerifierState::open(&path, config(&[&k])).unwrap();
+    let s = RevocationState::open(&path, config(&[&k])).unwrap();
     s.accept_list(&l5.sign(&k).unwrap()).unwrap();
     s.accept_head(&signed_head(&k, &l5, t0() + mins(6), t0() + mins(600)))
         .unwrap();

@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use agentcap_revocation::{
-    RevocationReason, RevocationStatus, RevocationStore, TrustedListKeys, VerifierConfig,
-    VerifierState,
+    RevocationReason, RevocationState, RevocationStateConfig, RevocationStatus, RevocationStore,
+    TrustedListKeys,
 };
 use biscuit_auth::builder::BlockBuilder;
 use biscuit_auth::{Biscuit, KeyPair};
@@ -71,9 +71,9 @@ fn revoking_a_middle_hop_revokes_that_token_and_descendants_only() {
     let k = key(5);
     let publication = store.publish(&k, Duration::from_secs(600)).unwrap();
 
-    let verifier = VerifierState::in_memory(VerifierConfig::new(
+    let verifier = RevocationState::in_memory(RevocationStateConfig::new(
         ISSUER,
-        TrustedListKeys::from(k.verifying_key()),
+        TrustedListKeys::from(k.public()),
     ))
     .unwrap();
     verifier.accept_list(&publication.list).unwrap();

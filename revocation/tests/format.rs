@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use agentcap_revocation::{
-    DEFAULT_MAX_LIST_BYTES, DecodeError, ListDelta, ListHead, RevocationId, RevocationList,
+    DEFAULT_MAX_LIST_BYTES, DecodeError, KeyId, ListDelta, ListHead, RevocationId, RevocationList,
     TrustedListKeys,
 };
 use common::*;
@@ -61,11 +61,11 @@ fn encoding_matches_checked_in_test_vectors() {
 #[test]
 fn checked_in_vectors_decode_to_the_documented_content() {
     let dir = vectors_dir();
-    let keys = TrustedListKeys::from(key(7).verifying_key());
+    let keys = TrustedListKeys::from(key(7).public());
     let bytes = std::fs::read(dir.join("list-42.bin")).unwrap();
     let (l42, key_id) =
         RevocationList::decode_verified(&bytes, &keys, DEFAULT_MAX_LIST_BYTES).unwrap();
-    assert_eq!(key_id, key(7).key_id());
+    assert_eq!(key_id, KeyId::of(&key(7).public()));
     assert_eq!(l42.issuer(), ISSUER);
     assert_eq!(l42.sequence(), 42);
     assert_eq!(l42.this_update(), t0() + mins(42));
@@ -115,7 +115,7 @@ fn large_list_encoding_is_pinned_by_digest() {
         let bytes = l.sign(&k).unwrap();
         let digest = hex::encode(Sha256::digest(&bytes));
         assert_eq!(digest, pinned, "encoding of {n} entries changed");
-        let keys = TrustedListKeys::from(k.verifying_key());
+        let keys = TrustedListKeys::from(k.public());
         let (back, _) =
             RevocationList::decode_verified(&bytes, &keys, DEFAULT_MAX_LIST_BYTES).unwrap();
         assert_eq!(back, l);
@@ -146,7 +146,7 @@ fn realistic_entries_encode_under_twenty_bytes_each() {
 #[test]
 fn lists_deltas_and_heads_round_trip() {
     let k = key(3);
-    let keys = TrustedListKeys::from(k.verifying_key());
+    let keys = TrustedListKeys::from(k.public());
     let old = list(
         1,
         (0..50)
@@ -182,7 +182,7 @@ fn entry_times_round_to_whole_minutes_conservatively() {
 #[test]
 fn each_kind_is_refused_where_another_is_expected() {
     let (_, l42, _, head) = vector_objects();
-    let keys = TrustedListKeys::from(key(7).verifying_key());
+    let keys = TrustedListKeys::from(key(7).public());
     assert!(matches!(
         ListHead::decode_verified(&l42, &keys),
         Err(DecodeError::WrongKind { .. })

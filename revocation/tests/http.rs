@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use agentcap_revocation::{
-    AcceptOutcome, FetchError, Fetcher, ListSigningKey, RevocationFeed, RevocationStore,
-    Subscriber, TrustedListKeys, VerifierConfig, VerifierState, router,
+    AcceptOutcome, FetchError, Fetcher, RevocationFeed, RevocationState, RevocationStateConfig,
+    RevocationStore, Subscriber, TrustedListKeys, router,
 };
 use axum::Router;
 use axum::routing::get;
@@ -99,7 +99,7 @@ async fn eventually(what: &str, cond: impl Fn() -> bool) {
 struct Issuer {
     _dir: tempfile::TempDir,
     store: RevocationStore,
-    key: ListSigningKey,
+    key: agentcap::KeyPair,
 }
 
 impl Issuer {
@@ -126,11 +126,11 @@ impl Issuer {
             .unwrap()
     }
 
-    fn verifier(&self) -> Arc<VerifierState> {
+    fn verifier(&self) -> Arc<RevocationState> {
         Arc::new(
-            VerifierState::in_memory(VerifierConfig::new(
+            RevocationState::in_memory(RevocationStateConfig::new(
                 ISSUER,
-                TrustedListKeys::from(self.key.verifying_key()),
+                TrustedListKeys::from(self.key.public()),
             ))
             .unwrap(),
         )
@@ -500,7 +500,7 @@ async fn an_endless_body_is_cut_off_with_a_size_error() {
     let error = fetcher.poll_once().await.unwrap_err();
     assert!(matches!(error, FetchError::TooLarge { .. }), "{error}");
     let error = Fetcher::builder(&url)
-        .fetch_head(&TrustedListKeys::from(issuer.key.verifying_key()))
+        .fetch_head(&TrustedListKeys::from(issuer.key.public()))
         .await
         .unwrap_err();
     assert!(matches!(error, FetchError::TooLarge { .. }), "{error}");

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use agentcap_revocation::{
     AcceptOutcome, DEFAULT_MAX_LIST_BYTES, ListDelta, ListHead, RevocationId, RevocationList,
-    RevocationReason, RevocationStore, StoreError, TrustedListKeys, VerifierState,
+    RevocationReason, RevocationState, RevocationStore, StoreError, TrustedListKeys,
 };
 use common::*;
 
@@ -189,7 +189,7 @@ fn publications_chain_through_deltas_and_prune_by_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let store = RevocationStore::open(dir.path(), ISSUER).unwrap();
     let k = key(4);
-    let keys = TrustedListKeys::from(k.verifying_key());
+    let keys = TrustedListKeys::from(k.public());
     let now = whole_seconds(SystemTime::now());
     store.revoke(&block_id(1), now + mins(1), None).unwrap();
     store.revoke(&block_id(2), now + mins(600), None).unwrap();
@@ -214,8 +214,10 @@ fn publications_chain_through_deltas_and_prune_by_expiry() {
     assert_eq!(head.list_digest(), l2.digest());
 
     // A verifier that applies the delta holds exactly list 2.
-    let s =
-        VerifierState::in_memory(agentcap_revocation::VerifierConfig::new(ISSUER, keys)).unwrap();
+    let s = RevocationState::in_memory(agentcap_revocation::RevocationStateConfig::new(
+        ISSUER, keys,
+    ))
+    .unwrap();
     s.accept_list(&p1.list).unwrap();
     s.accept_delta(p2.delta.as_ref().unwrap()).unwrap();
     assert_eq!(s.digest(), Some(l2.digest()));
@@ -267,22 +269,4 @@ fn export_writes_a_static_folder_a_verifier_can_follow() {
         serde_json::from_slice(&std::fs::read(out.path().join("list.json")).unwrap()).unwrap();
     assert_eq!(json["sequence"], 2);
     assert_eq!(json["entry_count"], 2);
-}
-
-#[test]
-fn signing_key_file_is_private_and_never_overwritten() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("list-key.pem");
-    let k = agentcap_revocation::ListSigningKey::generate();
-    k.write_pem_file(&path).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-    assert!(k.write_pem_file(&path).is_err());
-    let back = agentcap_revocation::ListSigningKey::read_pem_file(&path).unwrap();
-    assert_eq!(back.key_id(), k.key_id());
-    assert!(!format!("{back:?}").contains("BEGIN"));
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use agentcap::{Grant, Hop, KeyPair, Token};
 use agentcap_revocation::{
-    Fetcher, ListSigningKey, RevocationFeed, RevocationStore, Subscriber, VerifierConfig,
-    VerifierState, router,
+    Fetcher, RevocationFeed, RevocationState, RevocationStateConfig, RevocationStore, Subscriber,
+    router,
 };
 use agentcap_verifier::{AgentcapLayer, AuditRecord, JsonLinesAuditSink, Verifier, tool_server};
 use reqwest::StatusCode;
@@ -91,16 +91,16 @@ async fn revoking_a_middle_hop_reaches_pushed_and_polled_services_and_cuts_off_o
     // The revocation authority: a file store, published over HTTP with push.
     let dir = tempfile::tempdir().unwrap();
     let store = RevocationStore::open(dir.path().join("store"), ISSUER).unwrap();
-    let list_key = ListSigningKey::generate();
+    let list_key = agentcap::KeyPair::generate();
     let feed = RevocationFeed::new();
     feed.announce(&store.publish(&list_key, Duration::from_secs(300)).unwrap());
     let authority = serve(router(feed.clone())).await;
 
     // Service A keeps its state current through the push stream; service B polls.
-    let config = VerifierConfig::new(ISSUER, list_key.verifying_key());
+    let config = RevocationStateConfig::new(ISSUER, list_key.public());
     let pushed =
-        Arc::new(VerifierState::open(dir.path().join("pushed.state"), config.clone()).unwrap());
-    let polled = Arc::new(VerifierState::open(dir.path().join("polled.state"), config).unwrap());
+        Arc::new(RevocationState::open(dir.path().join("pushed.state"), config.clone()).unwrap());
+    let polled = Arc::new(RevocationState::open(dir.path().join("polled.state"), config).unwrap());
     let subscriber = Subscriber::new(&authority, Arc::clone(&pushed)).unwrap();
     tokio::spawn(async move { subscriber.run().await });
     let fetcher = Fetcher::new(&authority, Arc::clone(&polled)).unwrap();
@@ -108,7 +108,7 @@ async fn revoking_a_middle_hop_reaches_pushed_and_polled_services_and_cuts_off_o
     tokio::spawn(async move { fetcher.run(Duration::from_millis(100)).await });
 
     let audit_path = dir.path().join("audit.jsonl");
-    let service = |state: Arc<VerifierState>, audit: Option<&std::path::Path>| {
+    let service = |state: Arc<RevocationState>, audit: Option<&std::path::Path>| {
         let verifier = Verifier::builder()
             .root_key(None, root.public())
             .revocation(state)
@@ -177,9 +177,9 @@ async fn revoking_a_middle_hop_reaches_pushed_and_polled_services_and_cuts_off_o
 
     // A restarted service reloads its state: it cannot be rolled back to before the revocation.
     drop(pushed);
-    let reopened = VerifierState::open(
+    let reopened = RevocationState::open(
         dir.path().join("pushed.state"),
-        VerifierConfig::new(ISSUER, list_key.verifying_key()),
+        RevocationStateConfig::new(ISSUER, list_key.public()),
     )
     .unwrap();
     assert_eq!(reopened.is_revoked(&tokens[7].revocation_ids()), Some(4));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use agentcap::{Grant, Hop, KeyPair, vocabulary};
-use agentcap_revocation::{ListSigningKey, RevocationStore, VerifierConfig, VerifierState};
+use agentcap_revocation::{RevocationState, RevocationStateConfig, RevocationStore};
 use agentcap_verifier::{AccessRequest, AgentcapLayer, NoAudit, Verifier, tool_server};
 use biscuit_auth::{AuthorizerBuilder, Biscuit};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -32,9 +32,9 @@ fn token(root: &KeyPair, blocks: usize) -> String {
     token.to_base64().unwrap()
 }
 
-fn revocation_state(dir: &std::path::Path) -> Arc<VerifierState> {
+fn revocation_state(dir: &std::path::Path) -> Arc<RevocationState> {
     let store = RevocationStore::open(dir, "bench").unwrap();
-    let key = ListSigningKey::generate();
+    let key = agentcap::KeyPair::generate();
     for i in 0..1000u32 {
         store
             .revoke(
@@ -46,7 +46,7 @@ fn revocation_state(dir: &std::path::Path) -> Arc<VerifierState> {
     }
     let publication = store.publish(&key, Duration::from_secs(3600)).unwrap();
     let state =
-        VerifierState::in_memory(VerifierConfig::new("bench", key.verifying_key())).unwrap();
+        RevocationState::in_memory(RevocationStateConfig::new("bench", key.public())).unwrap();
     state.accept_list(&publication.list).unwrap();
     Arc::new(state)
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agentcap::PublicKey;
 use agentcap::vocabulary;
-use agentcap_revocation::VerifierState;
+use agentcap_revocation::RevocationState;
 use biscuit_auth::builder::Policy;
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits};
 
@@ -87,7 +87,7 @@ pub enum ConfigError {
 #[derive(Default)]
 pub struct VerifierBuilder {
     roots: HashMap<Option<u32>, PublicKey>,
-    revocation: Option<Option<Arc<VerifierState>>>,
+    revocation: Option<Option<Arc<RevocationState>>>,
     policy_sources: Vec<String>,
     policy_error: Option<ConfigError>,
     limits: Option<AuthorizerLimits>,
@@ -112,7 +112,7 @@ impl VerifierBuilder {
 
     /// Checks every block of every token against this revocation state, with
     /// the freshness policy it was configured with.
-    pub fn revocation(mut self, state: Arc<VerifierState>) -> Self {
+    pub fn revocation(mut self, state: Arc<RevocationState>) -> Self {
         self.revocation = Some(Some(state));
         self
     }

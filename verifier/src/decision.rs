@@ -449,15 +449,5 @@ impl Decision {
 
 /// RFC 3339 (UTC, seconds) for display and audit.
 pub(crate) fn rfc3339(at: SystemTime) -> String {
-    let seconds = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| seconds.to_string())
+    agentcap::unix_time::format_rfc3339(at)
 }

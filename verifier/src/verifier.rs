@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use agentcap::vocabulary::{self, fact as token_fact, request as request_fact};
 use agentcap::{Chain, Error as TokenError, PublicKey, ResourcePattern, Token};
-use agentcap_revocation::{CheckError, Freshness, RevocationStatus, VerifierState};
+use agentcap_revocation::{CheckError, Freshness, RevocationState, RevocationStatus};
 use biscuit_auth::AuthorizerBuilder;
 use biscuit_auth::builder::Term;
 
@@ -63,7 +63,7 @@ pub struct Verifier {
 /// [`VerifierBuilder`](crate::VerifierBuilder).
 pub(crate) struct Inner {
     pub(crate) roots: HashMap<Option<u32>, PublicKey>,
-    pub(crate) revocation: Option<Arc<VerifierState>>,
+    pub(crate) revocation: Option<Arc<RevocationState>>,
     pub(crate) template: AuthorizerBuilder,
     pub(crate) policies: Vec<String>,
     pub(crate) clock_skew: Duration,
@@ -379,10 +379,7 @@ impl Verifier {
             decision.reason = Reason::Malformed;
             return;
         };
-        let seconds = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let seconds = agentcap::unix_time::to_unix(now);
         let mut facts = vocabulary::request_facts(
             &request.resource,
             &request.operation,

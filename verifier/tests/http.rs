@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use agentcap::{Grant, Hop, KeyPair, Token};
-use agentcap_revocation::{ListSigningKey, RevocationStore, VerifierConfig, VerifierState};
+use agentcap_revocation::{RevocationState, RevocationStateConfig, RevocationStore};
 use agentcap_verifier::{
     AgentcapLayer, AuditRecord, AuditSink, JsonLinesAuditSink, Reason, Verifier, VerifierBuilder,
     tool_server,
@@ -26,8 +26,8 @@ struct World {
     scraper_key: KeyPair,
     store_dir: tempfile::TempDir,
     store: RevocationStore,
-    list_key: ListSigningKey,
-    state: Arc<VerifierState>,
+    list_key: agentcap::KeyPair,
+    state: Arc<RevocationState>,
     user: Token,
     search_token: Token,
     scraper: Token,
@@ -67,9 +67,9 @@ impl World {
             .unwrap();
         let store_dir = tempfile::tempdir().unwrap();
         let store = RevocationStore::open(store_dir.path(), ISSUER).unwrap();
-        let list_key = ListSigningKey::generate();
+        let list_key = agentcap::KeyPair::generate();
         let state = Arc::new(
-            VerifierState::in_memory(VerifierConfig::new(ISSUER, list_key.verifying_key()))
+            RevocationState::in_memory(RevocationStateConfig::new(ISSUER, list_key.public()))
                 .unwrap(),
         );
         let world = World {
@@ -364,7 +364,7 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
     assert_eq!(body["status"], 403);
     seen.push(Reason::PolicyDenied);
     let empty_state = Arc::new(
-        VerifierState::in_memory(VerifierConfig::new(ISSUER, world.list_key.verifying_key()))
+        RevocationState::in_memory(RevocationStateConfig::new(ISSUER, world.list_key.public()))
             .unwrap(),
     );
     let stale = Verifier::builder()

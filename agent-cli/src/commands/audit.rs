@@ -9,6 +9,7 @@
 use std::io::BufRead;
 use std::time::SystemTime;
 
+use agentcap::unix_time::{self, DurationMeans};
 use agentcap_verifier::AuditRecord;
 use serde_json::json;
 
@@ -73,7 +74,7 @@ impl AuditFilter {
 }
 
 fn record_time(record: &AuditRecord) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(&record.time).ok()
+    unix_time::parse_rfc3339(&record.time).ok()
 }
 
 /// A name from a record, escaped, marked when the record does not prove it.
@@ -139,12 +140,12 @@ pub fn query(args: AuditQueryArgs, format: Format) -> CliResult<Outcome> {
         since: args
             .since
             .as_deref()
-            .map(|t| time_point(t, "--since"))
+            .map(|t| time_point(t, "--since", DurationMeans::Ago))
             .transpose()?,
         until: args
             .until
             .as_deref()
-            .map(|t| time_point(t, "--until"))
+            .map(|t| time_point(t, "--until", DurationMeans::Ago))
             .transpose()?,
         user: args.user,
         agent: args.agent,

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use agentcap::{Grant, Hop, KeyFormat, KeyPair, Overwrite, Token};
 use agentcap_revocation::{
-    Fetcher, ListSigningKey, RevocationFeed, RevocationStore, Subscriber, TrustedListKeys,
-    VerifierConfig, VerifierState,
+    Fetcher, RevocationFeed, RevocationState, RevocationStateConfig, RevocationStore, Subscriber,
+    TrustedListKeys,
 };
 use agentcap_verifier::AuditSink;
 use serde_json::{Value, json};
@@ -112,7 +112,7 @@ struct Keys {
     root: KeyPair,
     assistant: KeyPair,
     search: KeyPair,
-    list: ListSigningKey,
+    list: KeyPair,
 }
 
 fn make_keys(dir: &std::path::Path) -> CliResult<Keys> {
@@ -120,18 +120,16 @@ fn make_keys(dir: &std::path::Path) -> CliResult<Keys> {
         root: KeyPair::generate(),
         assistant: KeyPair::generate(),
         search: KeyPair::generate(),
-        list: ListSigningKey::generate(),
+        list: KeyPair::generate(),
     };
     for (name, key) in [
         ("issuer-root.key", &keys.root),
         ("travel-assistant.key", &keys.assistant),
         ("flight-search.key", &keys.search),
+        ("revocation-list.key", &keys.list),
     ] {
         key.save(dir.join(name), KeyFormat::Text, Overwrite::Refuse)?;
     }
-    keys.list
-        .write_pem_file(&dir.join("revocation-list.key"))
-        .or_fail(Kind::Io, "writing the list signing key")?;
     Ok(keys)
 }
 
@@ -275,10 +273,7 @@ fn show_keys(story: &Story, dir: &std::path::Path) -> CliResult<Keys> {
         keys.assistant.public()
     ));
     story.say(format!("   flight-search         {}", keys.search.public()));
-    story.say(format!(
-        "   revocation list key   {}",
-        hex::encode(keys.list.verifying_key().to_bytes())
-    ));
+    story.say(format!("   revocation list key   {}", keys.list.public()));
     Ok(keys)
 }
 
@@ -312,7 +307,7 @@ struct Services {
     store: RevocationStore,
     revocation: super::revocation::RevocationServer,
     revocation_url: String,
-    state: Arc<VerifierState>,
+    state: Arc<RevocationState>,
     fetcher: Fetcher,
     base: String,
     client: reqwest::Client,
@@ -332,9 +327,9 @@ async fn start_services(story: &Story, dir: &std::path::Path, keys: &Keys) -> Cl
         "   revocation server  {revocation_url}  (signed list sequence 1, nothing revoked)"
     ));
     let state = Arc::new(
-        VerifierState::in_memory(VerifierConfig::new(
+        RevocationState::in_memory(RevocationStateConfig::new(
             DEFAULT_ISSUER,
-            TrustedListKeys::from(keys.list.verifying_key()),
+            TrustedListKeys::from(keys.list.public()),
         ))
         .or_fail(Kind::Usage, "revocation state")?,
     );

@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use agentcap_revocation::{
-    ListSigningKey, RevocationFeed, RevocationId, RevocationStore, StoreError,
-};
+use agentcap::unix_time::DurationMeans;
+use agentcap::{KeyFormat, KeyPair, Overwrite};
+use agentcap_revocation::{KeyId, RevocationFeed, RevocationId, RevocationStore, StoreError};
 use serde_json::{Value, json};
 
 use crate::Outcome;
@@ -14,7 +14,7 @@ use crate::cli::{
     RevocationInitArgs, RevocationListArgs, RevocationPublishArgs, RevocationServeArgs, RevokeArgs,
 };
 use crate::error::{CliError, CliResult, Kind, ResultExt};
-use crate::input::{LIST_KEY_ENV, SecretSource, TokenSource, check_path_arg, duration};
+use crate::input::{LIST_KEY_ENV, SecretSource, TokenSource, check_path_arg, duration, time_point};
 use crate::output::{Format, emit, json_line, note, rfc3339};
 
 /// The issuer name `revocation init` uses unless told otherwise.
@@ -99,14 +99,14 @@ pub fn revoke(args: RevokeArgs, format: Format) -> CliResult<Outcome> {
     let key_source = SecretSource::new("--signing-key-file", args.signing_key_file, LIST_KEY_ENV)?;
     let validity = duration(&args.validity, "--validity")?;
     let id_expiry = match &args.token_expires {
-        Some(t) => parse_future(t, "--token-expires")?,
+        Some(t) => time_point(t, "--token-expires", DurationMeans::FromNow)?,
         None => SystemTime::now() + UNKNOWN_EXPIRY,
     };
     if let Some(out) = &args.out {
         check_path_arg(out, "--out", None)?;
     }
     let store = open_store(&args.store, args.issuer.as_deref())?;
-    let key = key_source.list_key()?;
+    let key = key_source.keypair()?;
 
     let mut revoked: Vec<Value> = Vec::new();
     match target {
@@ -170,14 +170,6 @@ pub fn revoke(args: RevokeArgs, format: Format) -> CliResult<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn parse_future(text: &str, option: &str) -> CliResult<SystemTime> {
-    if let Ok(at) = humantime::parse_rfc3339_weak(text.trim()) {
-        return Ok(at);
-    }
-    let d = duration(text, option)?;
-    Ok(SystemTime::now() + d)
-}
-
 /// `agentcap revocation init`
 pub fn init(args: RevocationInitArgs, format: Format) -> CliResult<Outcome> {
     check_path_arg(&args.store, "--store", None)?;
@@ -194,7 +186,7 @@ pub fn init(args: RevocationInitArgs, format: Format) -> CliResult<Outcome> {
     let validity = duration(&args.validity, "--validity")?;
     let (key, created) = if args.signing_key_file.exists() {
         (
-            ListSigningKey::read_pem_file(&args.signing_key_file).map_err(|e| {
+            KeyPair::load(&args.signing_key_file).map_err(|e| {
                 CliError::new(Kind::Usage, e).context(format!(
                     "{} exists and is not a list signing key (it is never overwritten)",
                     args.signing_key_file.display()
@@ -203,8 +195,8 @@ pub fn init(args: RevocationInitArgs, format: Format) -> CliResult<Outcome> {
             false,
         )
     } else {
-        let key = ListSigningKey::generate();
-        key.write_pem_file(&args.signing_key_file)
+        let key = KeyPair::generate();
+        key.save(&args.signing_key_file, KeyFormat::Text, Overwrite::Refuse)
             .or_fail(Kind::Io, "writing the list signing key")?;
         (key, true)
     };
@@ -213,7 +205,7 @@ pub fn init(args: RevocationInitArgs, format: Format) -> CliResult<Outcome> {
         Some(p) => p,
         None => store.publish(&key, validity)?,
     };
-    let public = hex::encode(key.verifying_key().to_bytes());
+    let public = key.public().to_string();
     note(
         format,
         format!(
@@ -235,7 +227,7 @@ pub fn init(args: RevocationInitArgs, format: Format) -> CliResult<Outcome> {
                 "signing_key_file": args.signing_key_file.display().to_string(),
                 "key_created": created,
                 "public_key": public,
-                "key_id": key.key_id().to_string(),
+                "key_id": KeyId::of(&key.public()).to_string(),
                 "sequence": publication.sequence,
             })
         },
@@ -292,7 +284,7 @@ pub fn publish(args: RevocationPublishArgs, format: Format) -> CliResult<Outcome
     let key_source = SecretSource::new("--signing-key-file", args.signing_key_file, LIST_KEY_ENV)?;
     let validity = duration(&args.validity, "--validity")?;
     let store = open_store(&args.store, args.issuer.as_deref())?;
-    let key = key_source.list_key()?;
+    let key = key_source.keypair()?;
     let publication = store.publish(&key, validity)?;
     store.export_to(&args.out)?;
     let entries = store.entries()?.len();
@@ -359,7 +351,7 @@ pub fn serve(args: RevocationServeArgs, format: Format) -> CliResult<Outcome> {
         .parse()
         .map_err(|_| CliError::usage("--listen: expected an address such as 127.0.0.1:8081"))?;
     let store = open_store(&args.store, args.issuer.as_deref())?;
-    let key = key_source.list_key()?;
+    let key = key_source.keypair()?;
     if store.published()?.is_none() {
         store.publish(&key, validity)?;
     }

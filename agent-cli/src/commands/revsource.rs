@@ -1,18 +1,19 @@
 //! `--revocation-list SOURCE --revocation-public-key K`: a published
 //! folder, a list file, or an http(s) base URL, loaded into a persisted
-//! [`VerifierState`] so that an older list is refused across runs.
+//! [`RevocationState`] so that an older list is refused across runs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use agentcap::PublicKey;
 use agentcap_revocation::{
     AcceptError, AcceptOutcome, DEFAULT_MAX_LIST_BYTES, FetchError, Fetcher, HEAD_FILE, LIST_FILE,
-    ListVerifyingKey, RevocationList, TrustedListKeys, VerifierConfig, VerifierState,
+    RevocationList, RevocationState, RevocationStateConfig, TrustedListKeys,
 };
 
 use crate::cli::RevocationSourceArgs;
 use crate::error::{CliError, CliResult, Kind, ResultExt};
-use crate::input::{check_path_arg, list_public_key};
+use crate::input::{check_path_arg, public_key};
 
 /// The environment variable naming the folder of verifier state files.
 pub(crate) const STATE_DIR_ENV: &str = "AGENTCAP_STATE_DIR";
@@ -45,7 +46,7 @@ pub(crate) struct RevocationSource {
     /// Where the list comes from.
     pub source: Source,
     /// The list key trusted.
-    pub key: ListVerifyingKey,
+    pub key: PublicKey,
     /// `--revocation-state`, if given.
     state_file: Option<PathBuf>,
 }
@@ -53,7 +54,7 @@ pub(crate) struct RevocationSource {
 /// A loaded revocation state, and what went wrong short of failing.
 pub(crate) struct Loaded {
     /// The state, persisted.
-    pub state: Arc<VerifierState>,
+    pub state: Arc<RevocationState>,
     /// For a URL source, the fetcher that keeps the state current.
     pub fetcher: Option<Fetcher>,
     /// Problems worth telling the operator (refused heads or lists, a
@@ -68,7 +69,7 @@ impl RevocationSource {
         let (Some(list), Some(key)) = (&args.revocation_list, &args.revocation_public_key) else {
             return Ok(None);
         };
-        let key = list_public_key(key)?;
+        let key = public_key(key, "--revocation-public-key")?;
         if let Some(path) = &args.revocation_state {
             check_path_arg(path, "--revocation-state", None)?;
         }
@@ -108,7 +109,7 @@ impl RevocationSource {
 
     /// Opens the persisted state that follows `issuer`'s lists signed by
     /// the trusted key.
-    fn open_state(&self, issuer: &str) -> CliResult<Arc<VerifierState>> {
+    fn open_state(&self, issuer: &str) -> CliResult<Arc<RevocationState>> {
         let path = match &self.state_file {
             Some(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -118,8 +119,8 @@ impl RevocationSource {
             }
             None => default_state_path(issuer, &self.key)?,
         };
-        let config = VerifierConfig::new(issuer, self.keys());
-        VerifierState::open(&path, config)
+        let config = RevocationStateConfig::new(issuer, self.keys());
+        RevocationState::open(&path, config)
             .map(Arc::new)
             .or_fail(Kind::Io, "opening the revocation state")
     }
@@ -209,7 +210,7 @@ impl RevocationSource {
 /// A list the state refused: an error for `verify`; for `serve` a warning,
 /// as long as an earlier run left a list to decide with.
 fn refused_list(
-    state: &VerifierState,
+    state: &RevocationState,
     what: impl std::fmt::Display,
     error: AcceptError,
     on_refused: OnRefused,
@@ -230,7 +231,7 @@ fn refused_list(
 
 /// What to tell about a head that was not simply taken.
 fn head_problem(
-    state: &VerifierState,
+    state: &RevocationState,
     outcome: Result<AcceptOutcome, AcceptError>,
 ) -> Option<String> {
     match outcome {
@@ -262,7 +263,7 @@ fn fetch_failure(error: FetchError, what: &'static str) -> CliError {
 /// The state file used when `--revocation-state` is not given: one per
 /// issuer and list key, in `$AGENTCAP_STATE_DIR`, else
 /// `$XDG_STATE_HOME/agentcap`, else `~/.local/state/agentcap`.
-fn default_state_path(issuer: &str, key: &ListVerifyingKey) -> CliResult<PathBuf> {
+fn default_state_path(issuer: &str, key: &PublicKey) -> CliResult<PathBuf> {
     let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     let dir = if let Some(dir) = non_empty(STATE_DIR_ENV) {
         PathBuf::from(dir)
@@ -281,7 +282,7 @@ fn default_state_path(issuer: &str, key: &ListVerifyingKey) -> CliResult<PathBuf
 
 /// `revocation-<32 hex digits>.state`, from a hash of the issuer and the
 /// key: names stay short and safe whatever the issuer name holds.
-fn state_file_name(issuer: &str, key: &ListVerifyingKey) -> String {
+fn state_file_name(issuer: &str, key: &PublicKey) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(b"agentcap verifier state\0");

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use agentcap_revocation::{AcceptOutcome, VerifierState};
+use agentcap_revocation::{AcceptOutcome, RevocationState};
 use agentcap_verifier::AuditSink;
 use serde_json::json;
 
@@ -74,7 +74,7 @@ pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
 async fn load_revocation(
     revocation: Option<&RevocationSource>,
     format: Format,
-) -> CliResult<Option<Arc<VerifierState>>> {
+) -> CliResult<Option<Arc<RevocationState>>> {
     let Some(r) = revocation else {
         note(
             format,
@@ -115,7 +115,7 @@ impl Once {
 /// Re-reads a file source every few seconds (the head first: the publisher
 /// writes the list before the head); a newer list is accepted, an older or
 /// refused one changes nothing and is logged with its reason.
-fn reload_files(source: RevocationSource, state: Arc<agentcap_revocation::VerifierState>) {
+fn reload_files(source: RevocationSource, state: Arc<agentcap_revocation::RevocationState>) {
     let Source::Files { list, head } = source.source else {
         return;
     };
@@ -173,7 +173,7 @@ fn reload_files(source: RevocationSource, state: Arc<agentcap_revocation::Verifi
     });
 }
 
-fn held(state: &agentcap_revocation::VerifierState) -> String {
+fn held(state: &agentcap_revocation::RevocationState) -> String {
     state
         .sequence()
         .map_or_else(|| "none".to_owned(), |n| n.to_string())

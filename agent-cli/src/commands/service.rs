@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentcap::PublicKey;
-use agentcap_revocation::{Fetcher, Subscriber, VerifierState};
+use agentcap_revocation::{Fetcher, RevocationState, Subscriber};
 use agentcap_verifier::{AgentcapLayer, AuditSink, JsonLinesAuditSink, Verifier};
 
 use crate::error::{CliError, CliResult, Kind, ResultExt};
@@ -69,7 +69,7 @@ impl VerifierSpec {
     }
 
     /// Builds the verifier, with the revocation state if any.
-    pub(crate) fn build(&self, revocation: Option<Arc<VerifierState>>) -> CliResult<Verifier> {
+    pub(crate) fn build(&self, revocation: Option<Arc<RevocationState>>) -> CliResult<Verifier> {
         let mut builder = Verifier::builder();
         for (id, key) in &self.roots {
             builder = builder.root_key(*id, *key);

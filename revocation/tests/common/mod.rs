@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agentcap_revocation::{
-    ListDelta, ListHead, ListSigningKey, RevocationEntry, RevocationId, RevocationList,
-    RevocationReason, TrustedListKeys, VerifierConfig, VerifierState,
+    ListDelta, ListHead, RevocationEntry, RevocationId, RevocationList, RevocationReason,
+    RevocationState, RevocationStateConfig, TrustedListKeys,
 };
 
 pub const ISSUER: &str = "https://issuer.example";
@@ -19,8 +19,8 @@ pub fn mins(n: u64) -> Duration {
     Duration::from_secs(60 * n)
 }
 
-pub fn key(seed: u8) -> ListSigningKey {
-    ListSigningKey::from_seed(&[seed; 32])
+pub fn key(seed: u8) -> agentcap::KeyPair {
+    agentcap::KeyPair::from_text(&hex::encode([seed; 32])).unwrap()
 }
 
 pub fn block_id(n: u32) -> Vec<u8> {
@@ -53,16 +53,16 @@ pub fn list(seq: u64, entries: Vec<RevocationEntry>) -> RevocationList {
     RevocationList::new(ISSUER, seq, this, this + mins(60), entries).unwrap()
 }
 
-pub fn signed_list(k: &ListSigningKey, seq: u64, entries: Vec<RevocationEntry>) -> Vec<u8> {
+pub fn signed_list(k: &agentcap::KeyPair, seq: u64, entries: Vec<RevocationEntry>) -> Vec<u8> {
     list(seq, entries).sign(k).unwrap()
 }
 
-pub fn signed_delta(k: &ListSigningKey, old: &RevocationList, new: &RevocationList) -> Vec<u8> {
+pub fn signed_delta(k: &agentcap::KeyPair, old: &RevocationList, new: &RevocationList) -> Vec<u8> {
     ListDelta::between(old, new).unwrap().sign(k).unwrap()
 }
 
 pub fn signed_head(
-    k: &ListSigningKey,
+    k: &agentcap::KeyPair,
     l: &RevocationList,
     signed_at: SystemTime,
     next: SystemTime,
@@ -73,16 +73,16 @@ pub fn signed_head(
         .unwrap()
 }
 
-pub fn config(keys: &[&ListSigningKey]) -> VerifierConfig {
+pub fn config(keys: &[&agentcap::KeyPair]) -> RevocationStateConfig {
     let mut trusted = TrustedListKeys::new();
     for k in keys {
-        trusted.insert(k.verifying_key());
+        trusted.insert(k.public());
     }
-    VerifierConfig::new(ISSUER, trusted)
+    RevocationStateConfig::new(ISSUER, trusted)
 }
 
-pub fn state(keys: &[&ListSigningKey]) -> VerifierState {
-    VerifierState::in_memory(config(keys)).unwrap()
+pub fn state(keys: &[&agentcap::KeyPair]) -> RevocationState {
+    RevocationState::in_memory(config(keys)).unwrap()
 }
 
 /// Deterministic pseudo-random generator (SplitMix64) for reproducible data.
