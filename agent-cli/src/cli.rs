@@ -143,6 +143,20 @@ pub struct KeysPublicArgs {
     pub pem: bool,
 }
 
+/// Rights and caps: what `mint` grants, and what `attenuate` passes on (a
+/// hop can only narrow: no right the parent lacks, no looser cap).
+#[derive(Debug, Args)]
+pub struct RightsAndCaps {
+    /// A right, RESOURCE:OPERATION (repeatable); RESOURCE may end in /* or be *.
+    #[arg(long = "right", value_name = "RESOURCE:OP", required = true)]
+    pub rights: Vec<String>,
+    /// A cap on a request quantity, RESOURCE:OPERATION:BOUNDS with BOUNDS
+    /// NAME<=MAX, NAME>=MIN or MIN<=NAME<=MAX (repeatable), e.g.
+    /// payments/charge:write:amount<=500.
+    #[arg(long = "cap", value_name = "RESOURCE:OP:BOUNDS")]
+    pub caps: Vec<String>,
+}
+
 /// `agentcap mint`
 #[derive(Debug, Args)]
 pub struct MintArgs {
@@ -158,12 +172,9 @@ pub struct MintArgs {
     /// Bind the token to the agent's public key (ed25519/<hex>, PEM or @FILE).
     #[arg(long, value_name = "KEY")]
     pub agent_public_key: Option<String>,
-    /// A right, RESOURCE:OPERATION (repeatable); RESOURCE may end in /*.
-    #[arg(long = "right", value_name = "RESOURCE:OP", required = true)]
-    pub rights: Vec<String>,
-    /// A cap, OPERATION:NAME<=MAX (repeatable).
-    #[arg(long = "cap", value_name = "OP:NAME<=N")]
-    pub caps: Vec<String>,
+    /// The rights and caps.
+    #[command(flatten)]
+    pub scope: RightsAndCaps,
     /// Lifetime (1h, 30m, ...).
     #[arg(long, default_value = "1h")]
     pub ttl: String,
@@ -196,12 +207,9 @@ pub struct AttenuateArgs {
     /// Bind the sub-agent's public key (ed25519/<hex>, PEM or @FILE).
     #[arg(long, value_name = "KEY")]
     pub to_public_key: Option<String>,
-    /// A right passed on, RESOURCE:OPERATION (repeatable).
-    #[arg(long = "right", value_name = "RESOURCE:OP", required = true)]
-    pub rights: Vec<String>,
-    /// A cap no looser than the parent's, OPERATION:NAME<=MAX (repeatable).
-    #[arg(long = "cap", value_name = "OP:NAME<=N")]
-    pub caps: Vec<String>,
+    /// The rights and caps.
+    #[command(flatten)]
+    pub scope: RightsAndCaps,
     /// Lifetime of the hop (default: the parent's remaining life).
     #[arg(long)]
     pub ttl: Option<String>,

@@ -40,8 +40,8 @@ struct MintConfig {
 impl MintConfig {
     fn from_args(args: MintArgs) -> CliResult<Self> {
         let root = SecretSource::new("--root-key-file", args.root_key_file, ROOT_KEY_ENV)?;
-        let rights = parse_rights(&args.rights)?;
-        let caps = parse_caps(&args.caps)?;
+        let rights = parse_rights(&args.scope.rights)?;
+        let caps = parse_caps(&args.scope.caps)?;
         let ttl = duration(&args.ttl, "--ttl")?;
         let mut grant = Grant::new(args.user, args.agent).ttl(ttl);
         if let Some(k) = &args.agent_public_key {
@@ -125,8 +125,8 @@ impl AttenuateConfig {
                 "the token and the signing key cannot both come from stdin",
             ));
         }
-        let rights = parse_rights(&args.rights)?;
-        let caps = parse_caps(&args.caps)?;
+        let rights = parse_rights(&args.scope.rights)?;
+        let caps = parse_caps(&args.scope.caps)?;
         let mut hop = Hop::to(args.to);
         if let Some(k) = &args.to_public_key {
             hop = hop.agent_key(public_key(k, "--to-public-key")?);
