@@ -64,3 +64,22 @@ pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
         .build()
         .or_fail(Kind::Io, "starting the async runtime")
 }
+
+/// Binds `listen` and serves `app` on the current runtime until it stops;
+/// returns the bound address (the port the system picked for `:0`).
+pub(crate) async fn serve_router(
+    listen: &str,
+    app: axum::Router,
+) -> CliResult<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use crate::error::{Kind, ResultExt};
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .or_fail(Kind::Io, format!("listening on {listen}"))?;
+    let addr = listener
+        .local_addr()
+        .or_fail(Kind::Io, "reading the bound address")?;
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((addr, handle))
+}

@@ -323,16 +323,7 @@ pub(crate) async fn start_revocation_server(
     listen: &str,
     feed: RevocationFeed,
 ) -> CliResult<RevocationServer> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .or_fail(Kind::Io, format!("listening on {listen}"))?;
-    let addr = listener
-        .local_addr()
-        .or_fail(Kind::Io, "reading the bound address")?;
-    let app = agentcap_revocation::router(feed.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, _) = super::serve_router(listen, agentcap_revocation::router(feed.clone())).await?;
     Ok(RevocationServer { addr, feed })
 }
 

@@ -121,17 +121,7 @@ pub(crate) async fn start_tool_server(
             layer = layer.require_audit();
         }
     }
-    let app = agentcap_verifier::tool_server::router(layer);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .or_fail(Kind::Io, format!("listening on {listen}"))?;
-    let addr = listener
-        .local_addr()
-        .or_fail(Kind::Io, "reading the bound address")?;
-    let handle = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((addr, handle))
+    super::serve_router(listen, agentcap_verifier::tool_server::router(layer)).await
 }
 
 /// Keeps `state` current in the background: a fetcher polls its URL, and
