@@ -167,53 +167,13 @@ impl Budget {
             block: index,
             reason,
         };
-        let over = |what: &str, count: usize, limit: usize| {
-            refuse(format!("{count} {what}, more than the {limit} allowed"))
-        };
-        if block.facts.len() > limits.facts {
-            return Err(over("facts", block.facts.len(), limits.facts));
-        }
-        if block.rules.len() > limits.rules {
-            return Err(over("rules", block.rules.len(), limits.rules));
-        }
-        if block.checks.len() > limits.checks {
-            return Err(over("checks", block.checks.len(), limits.checks));
-        }
-        self.facts += block.facts.len();
-        self.rules += block.rules.len();
-        if self.rules > TOKEN_LIMITS.rules {
-            return Err(refuse(format!(
-                "the token has more than {} rules",
-                TOKEN_LIMITS.rules
-            )));
-        }
-        if self.facts > TOKEN_LIMITS.facts {
-            return Err(refuse(format!(
-                "the token states more than {} facts",
-                TOKEN_LIMITS.facts
-            )));
-        }
+        self.count_statements(block, &refuse)?;
         let mut regexes = 0usize;
         let mut counter = TermCounter {
             limits,
             refuse: &refuse,
         };
-        let mut singular_seen: Vec<&str> = Vec::new();
-        for f in &block.facts {
-            let name = symbol(f.predicate.name)?;
-            if SINGULAR.contains(&name) {
-                if index != 0 {
-                    return Err(refuse(format!(
-                        "states {name}(...), which only the authorizer or the grant may state"
-                    )));
-                }
-                if singular_seen.contains(&name) {
-                    return Err(refuse(format!("states {name}(...) more than once")));
-                }
-                singular_seen.push(name);
-            }
-            counter.predicate(&f.predicate, "a fact")?;
-        }
+        check_facts(block, index, symbol, &mut counter)?;
         for (i, rule) in block.rules.iter().enumerate() {
             let head = symbol(rule.head.name)?;
             if SINGULAR.contains(&head) {
@@ -227,6 +187,7 @@ impl Budget {
         for (i, check) in block.checks.iter().enumerate() {
             if check.queries.len() > limits.queries_per_check {
                 return Err(over(
+                    &refuse,
                     &format!("alternatives in check {i}"),
                     check.queries.len(),
                     limits.queries_per_check,
@@ -256,6 +217,39 @@ impl Budget {
                     TOKEN_LIMITS.cost, self.queries, self.facts, self.rules
                 ),
             });
+        }
+        Ok(())
+    }
+
+    /// The block's and the token's counts of facts, rules and checks.
+    fn count_statements(
+        &mut self,
+        block: &schema::Block,
+        refuse: &dyn Fn(String) -> Error,
+    ) -> Result<(), Error> {
+        let limits = BLOCK_LIMITS;
+        if block.facts.len() > limits.facts {
+            return Err(over(refuse, "facts", block.facts.len(), limits.facts));
+        }
+        if block.rules.len() > limits.rules {
+            return Err(over(refuse, "rules", block.rules.len(), limits.rules));
+        }
+        if block.checks.len() > limits.checks {
+            return Err(over(refuse, "checks", block.checks.len(), limits.checks));
+        }
+        self.facts += block.facts.len();
+        self.rules += block.rules.len();
+        if self.rules > TOKEN_LIMITS.rules {
+            return Err(refuse(format!(
+                "the token has more than {} rules",
+                TOKEN_LIMITS.rules
+            )));
+        }
+        if self.facts > TOKEN_LIMITS.facts {
+            return Err(refuse(format!(
+                "the token states more than {} facts",
+                TOKEN_LIMITS.facts
+            )));
         }
         Ok(())
     }
@@ -306,51 +300,65 @@ impl Budget {
             )));
         }
         for expression in &rule.expressions {
-            if expression.ops.len() > limits.ops_per_expression {
-                return Err(refuse(format!(
-                    "{at} has an expression of {} operations, more than the {} allowed",
-                    expression.ops.len(),
-                    limits.ops_per_expression
-                )));
-            }
-            let mut previous: Option<&schema::Op> = None;
-            for op in &expression.ops {
-                use schema::op::Content;
-                use schema::op_binary::Kind as Binary;
-                use schema::op_unary::Kind as Unary;
-                match &op.content {
-                    Some(Content::Value(term)) => counter.term(term, 0)?,
-                    Some(Content::Unary(unary)) => {
-                        if unary.kind == Unary::Ffi as i32 {
-                            return Err(refuse(format!("{at} calls a foreign function")));
-                        }
+            self.expression(expression, at, symbol, counter, regexes)?;
+        }
+        Ok(())
+    }
+
+    /// One expression: its length, and every operation in it.
+    fn expression<'s>(
+        &self,
+        expression: &schema::Expression,
+        at: Body,
+        symbol: &dyn Fn(u64) -> Result<&'s str, Error>,
+        counter: &mut TermCounter<'_>,
+        regexes: &mut usize,
+    ) -> Result<(), Error> {
+        use schema::op::Content;
+        use schema::op_binary::Kind as Binary;
+        use schema::op_unary::Kind as Unary;
+        let limits = counter.limits;
+        let refuse = counter.refuse;
+        if expression.ops.len() > limits.ops_per_expression {
+            return Err(refuse(format!(
+                "{at} has an expression of {} operations, more than the {} allowed",
+                expression.ops.len(),
+                limits.ops_per_expression
+            )));
+        }
+        let mut previous: Option<&schema::Op> = None;
+        for op in &expression.ops {
+            match &op.content {
+                Some(Content::Value(term)) => counter.term(term, 0)?,
+                Some(Content::Unary(unary)) if unary.kind == Unary::Ffi as i32 => {
+                    return Err(refuse(format!("{at} calls a foreign function")));
+                }
+                Some(Content::Unary(_)) => {}
+                Some(Content::Binary(binary)) => {
+                    let kind = binary.kind;
+                    if kind == Binary::Ffi as i32 {
+                        return Err(refuse(format!("{at} calls a foreign function")));
                     }
-                    Some(Content::Binary(binary)) => {
-                        let kind = binary.kind;
-                        if kind == Binary::Ffi as i32 {
-                            return Err(refuse(format!("{at} calls a foreign function")));
-                        }
-                        if kind == Binary::All as i32 || kind == Binary::Any as i32 {
-                            return Err(refuse(format!("{at} uses a closure (.all or .any)")));
-                        }
-                        if kind == Binary::Regex as i32 {
-                            *regexes += 1;
-                            if *regexes > limits.regexes {
-                                return Err(refuse(format!(
-                                    "more than {} regular expressions",
-                                    limits.regexes
-                                )));
-                            }
-                            self.regex_pattern(previous, at, symbol, refuse)?;
-                        }
-                    }
-                    Some(Content::Closure(_)) => {
+                    if kind == Binary::All as i32 || kind == Binary::Any as i32 {
                         return Err(refuse(format!("{at} uses a closure (.all or .any)")));
                     }
-                    None => return Err(refuse(format!("{at} has an empty operation"))),
+                    if kind == Binary::Regex as i32 {
+                        *regexes += 1;
+                        if *regexes > limits.regexes {
+                            return Err(refuse(format!(
+                                "more than {} regular expressions",
+                                limits.regexes
+                            )));
+                        }
+                        self.regex_pattern(previous, at, symbol, refuse)?;
+                    }
                 }
-                previous = Some(op);
+                Some(Content::Closure(_)) => {
+                    return Err(refuse(format!("{at} uses a closure (.all or .any)")));
+                }
+                None => return Err(refuse(format!("{at} has an empty operation"))),
             }
+            previous = Some(op);
         }
         Ok(())
     }
@@ -434,4 +442,37 @@ impl TermCounter<'_> {
         }
         Ok(())
     }
+}
+
+/// The refusal for `count` things where `limit` are allowed.
+fn over(refuse: &dyn Fn(String) -> Error, what: &str, count: usize, limit: usize) -> Error {
+    refuse(format!("{count} {what}, more than the {limit} allowed"))
+}
+
+/// The block's facts: their terms, and the singular predicates that only
+/// the grant may state, once each.
+fn check_facts<'s>(
+    block: &schema::Block,
+    index: usize,
+    symbol: &dyn Fn(u64) -> Result<&'s str, Error>,
+    counter: &mut TermCounter<'_>,
+) -> Result<(), Error> {
+    let refuse = counter.refuse;
+    let mut singular_seen: Vec<&str> = Vec::new();
+    for f in &block.facts {
+        let name = symbol(f.predicate.name)?;
+        if SINGULAR.contains(&name) {
+            if index != 0 {
+                return Err(refuse(format!(
+                    "states {name}(...), which only the authorizer or the grant may state"
+                )));
+            }
+            if singular_seen.contains(&name) {
+                return Err(refuse(format!("states {name}(...) more than once")));
+            }
+            singular_seen.push(name);
+        }
+        counter.predicate(&f.predicate, "a fact")?;
+    }
+    Ok(())
 }
