@@ -83,25 +83,31 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The biscuit-auth this crate is built with, for the escape hatches that
+/// hand out its types ([`Token::biscuit`], [`PublicKey::to_biscuit`]): use
+/// it rather than a separately pinned biscuit-auth.
+pub use biscuit_auth;
+
 pub mod budget;
 mod chain;
+mod check;
 pub mod display;
 mod error;
 mod keys;
+mod policy;
 mod proof;
 mod rights;
 mod token;
 pub mod vocabulary;
 
 pub use chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
-pub use error::{Error, FailedCheck};
+pub use check::{AuthorizationError, FactValue, FailedCheck, LOCAL_CHECK_LIMITS, Request};
+pub use error::Error;
+pub use policy::{EvaluationLimits, PolicyError, ServicePolicies};
 pub use keys::{KeyFormat, KeyPair, Overwrite, PublicKey};
 pub use proof::{
     COVERED_COMPONENTS, HolderProof, MAX_NONCE_CHARS, PROOF_LABEL, PROOF_LIFETIME, ProofHeaders,
     ProofRequest, VerifiedProof, content_digest,
 };
 pub use rights::{Cap, MAX_VALUE_BYTES, ResourcePattern, Right};
-pub use token::{
-    Grant, Hop, LOCAL_CHECK_LIMITS, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Request, Token, decode_base64,
-    inspect,
-};
+pub use token::{Grant, Hop, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Token, decode_base64, inspect};
