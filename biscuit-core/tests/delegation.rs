@@ -546,8 +546,19 @@ fn negative_amounts_need_a_grant_that_allows_them_and_hops_cannot_add_one() {
     let biscuit =
         biscuit_auth::Biscuit::from(plain.to_bytes().unwrap(), root.public().to_biscuit()).unwrap();
     let cap: agentcap::Cap = "ledger/*:adjust:-5<=delta<=5".parse().unwrap();
+    // The cap's check, in agentcap's shape, written with biscuit-auth alone.
+    let params = std::collections::HashMap::from([
+        ("min".to_owned(), biscuit_auth::builder::Term::Integer(-5)),
+        ("max".to_owned(), biscuit_auth::builder::Term::Integer(5)),
+    ]);
     let block = biscuit_auth::BlockBuilder::new()
-        .check(agentcap::vocabulary::cap_check(&cap))
+        .code_with_params(
+            r#"check if operation($op), $op !== "adjust"
+                or resource($resource), !$resource.starts_with("ledger/")
+                or quantity("delta", $n), $n >= {min}, $n <= {max};"#,
+            params,
+            std::collections::HashMap::new(),
+        )
         .unwrap();
     let forged = Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap();
     assert_eq!(forged.chain().blocks[1].caps, [cap]);

@@ -4,10 +4,36 @@
 
 use std::time::Duration;
 
-use agentcap::{Chain, Error, Grant, Hop, KeyPair, Request, Token, vocabulary};
+use agentcap::{Chain, Error, Grant, Hop, KeyPair, Request, Token};
 use proptest::prelude::*;
 
 const OPERATIONS: &[&str] = &["read", "write", "pay"];
+
+/// A block written with biscuit-auth alone that states `claimed` as
+/// `right` facts and checks that the request falls under one of them, in
+/// agentcap's shape (values passed as parameters, never in the source).
+fn claiming_block(claimed: &[agentcap::Right]) -> biscuit_auth::BlockBuilder {
+    use biscuit_auth::builder::Term;
+    let mut source = String::new();
+    let mut params = std::collections::HashMap::new();
+    let mut alternatives = Vec::new();
+    for (i, right) in claimed.iter().enumerate() {
+        source.push_str(&format!("right({{r{i}}}, {{o{i}}});\n"));
+        params.insert(format!("r{i}"), Term::Str(right.resource.as_str().to_owned()));
+        params.insert(format!("o{i}"), Term::Str(right.operation.clone()));
+        alternatives.push(match right.resource.prefix() {
+            None => format!("resource({{r{i}}}), operation({{o{i}}})"),
+            Some(prefix) => {
+                params.insert(format!("p{i}"), Term::Str(prefix.to_owned()));
+                format!("resource($res), operation({{o{i}}}), $res.starts_with({{p{i}}})")
+            }
+        });
+    }
+    source.push_str(&format!("check if {};", alternatives.join(" or ")));
+    biscuit_auth::BlockBuilder::new()
+        .code_with_params(&source, params, std::collections::HashMap::new())
+        .unwrap()
+}
 
 fn segment() -> impl Strategy<Value = String> {
     prop::sample::select(vec!["a", "b", "c"]).prop_map(str::to_owned)
@@ -250,13 +276,7 @@ proptest! {
         let last = built.tokens.last().unwrap();
         let biscuit = biscuit_auth::Biscuit::from(last.to_bytes().unwrap(), built.root.public().to_biscuit()).unwrap();
         let claimed: Vec<agentcap::Right> = claimed.iter().map(|(r, o)| agentcap::Right::new(r, o).unwrap()).collect();
-        let mut block = biscuit_auth::BlockBuilder::new().check(vocabulary::rights_check(&claimed)).unwrap();
-        for right in &claimed {
-            block = block.fact(vocabulary::fact(vocabulary::fact::RIGHT, vec![
-                biscuit_auth::builder::Term::Str(right.resource.as_str().to_owned()),
-                biscuit_auth::builder::Term::Str(right.operation.clone()),
-            ])).unwrap();
-        }
+        let block = claiming_block(&claimed);
         let forged = Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap();
         for request in &requests {
             let in_grant = granted.iter().any(|r| r.allows(&request.0, &request.1));

@@ -93,6 +93,18 @@ pub enum CheckRole {
     Other,
 }
 
+impl CheckRole {
+    /// A lowercase name for display and JSON: `expiry`, `rights`, `cap`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckRole::Expiry => "expiry",
+            CheckRole::Rights => "rights",
+            CheckRole::Cap(_) => "cap",
+            CheckRole::Other => "other",
+        }
+    }
+}
+
 /// Who passed authority to whom in a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
