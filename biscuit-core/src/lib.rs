@@ -103,8 +103,8 @@ pub mod vocabulary;
 pub use chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
 pub use check::{AuthorizationError, FactValue, FailedCheck, LOCAL_CHECK_LIMITS, Request};
 pub use error::Error;
-pub use policy::{EvaluationLimits, PolicyError, ServicePolicies};
 pub use keys::{KeyFormat, KeyPair, Overwrite, PublicKey};
+pub use policy::{EvaluationLimits, PolicyError, ServicePolicies};
 pub use proof::{
     COVERED_COMPONENTS, HolderProof, MAX_NONCE_CHARS, PROOF_LABEL, PROOF_LIFETIME, ProofHeaders,
     ProofRequest, VerifiedProof, content_digest,

@@ -716,3 +716,26 @@ fn block_descriptions_escape_names() {
     assert!(!text.contains(['\n', '\u{1b}', '\u{202e}']), "{text}");
     assert!(text.contains("al\\u{a}ice"), "{text}");
 }
+
+#[test]
+fn a_request_names_a_concrete_operation_never_the_wildcard() {
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "bot")
+        .right("docs/*", "read")
+        .mint(&root)
+        .unwrap();
+    let request = Request::new("docs/a", "*");
+    assert!(matches!(request.validate(), Err(Error::InvalidRequest(_))));
+    assert!(matches!(
+        token.check(&root.public(), &request),
+        Err(Error::InvalidRequest(_))
+    ));
+    let empty_name = Request::new("docs/a", "read").quantity("", 1);
+    assert!(matches!(
+        token.check(&root.public(), &empty_name),
+        Err(Error::InvalidRequest(_))
+    ));
+    token
+        .check(&root.public(), &Request::new("docs/a", "read"))
+        .unwrap();
+}

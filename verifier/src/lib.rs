@@ -73,6 +73,7 @@ mod request;
 pub mod tool_server;
 mod verifier;
 
+pub use agentcap::{FactValue, FailedCheck};
 pub use audit::{AuditError, AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
 #[cfg(feature = "axum")]
 pub use axum_support::Authorized;
@@ -80,7 +81,6 @@ pub use builder::{
     ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_TOKEN_BYTES, MAX_CLOCK_SKEW, MAX_REQUEST_FACTS, VerifierBuilder,
 };
-pub use agentcap::{FactValue, FailedCheck};
 pub use decision::{Decision, Reason, RevocationInfo};
 pub use middleware::{
     Agentcap, AgentcapBody, AgentcapLayer, AgentcapRequestBody, AuthorizedDelegation, BearerToken,

@@ -174,7 +174,8 @@ impl Verifier {
             let detail = format!("token larger than {max} bytes");
             return Err(Denial::new(Reason::Malformed, Some(detail)));
         }
-        validate_request(request).map_err(|detail| Denial::new(Reason::MalformedRequest, Some(detail)))
+        validate_request(request)
+            .map_err(|detail| Denial::new(Reason::MalformedRequest, Some(detail)))
     }
 
     /// The token's structure (unless it passed on entering the cache) and

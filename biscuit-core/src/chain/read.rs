@@ -22,7 +22,11 @@ type KnownKeys<'a> = Option<&'a [Option<biscuit_auth::PublicKey>]>;
 impl Chain {
     /// Reads a serialized token. `verified` records whether the caller has
     /// verified these exact bytes against a root key.
-    pub(crate) fn decode(bytes: &[u8], verified: bool, known: KnownKeys<'_>) -> Result<Chain, Error> {
+    pub(crate) fn decode(
+        bytes: &[u8],
+        verified: bool,
+        known: KnownKeys<'_>,
+    ) -> Result<Chain, Error> {
         let token =
             schema::Biscuit::decode(bytes).map_err(|e| Error::MalformedToken(e.to_string()))?;
         Self::from_schema(&token, verified, known)

@@ -83,7 +83,11 @@ impl Passed<'_> {
             if let Some(max) = cap.max {
                 if cap.resource.as_str() == "*" && cap.min.is_none() {
                     // Policies written for vocabulary 1's first caps keep working.
-                    let terms = vec![string(&cap.operation), string(&cap.name), Term::Integer(max)];
+                    let terms = vec![
+                        string(&cap.operation),
+                        string(&cap.name),
+                        Term::Integer(max),
+                    ];
                     facts.push(vocabulary::fact(fact::CAP, terms));
                 }
                 let mut terms = scope();

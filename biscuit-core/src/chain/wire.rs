@@ -89,7 +89,11 @@ impl Statements {
     }
 
     /// The single fact `name`, if stated; more than one distinct is malformed.
-    pub(super) fn one<'s>(&'s self, name: &'s str, block: usize) -> Result<Option<&'s [Value]>, Error> {
+    pub(super) fn one<'s>(
+        &'s self,
+        name: &'s str,
+        block: usize,
+    ) -> Result<Option<&'s [Value]>, Error> {
         let mut facts = self.all(name);
         let Some(first) = facts.next() else {
             return Ok(None);

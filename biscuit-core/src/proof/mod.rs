@@ -28,9 +28,7 @@ use crate::keys::{KeyPair, PublicKey};
 use crate::token::{from_unix, unix_seconds};
 
 mod fields;
-use fields::{
-    Bare, SignatureParams, check_content_digest, parse_signature, parse_signature_input,
-};
+use fields::{Bare, SignatureParams, check_content_digest, parse_signature, parse_signature_input};
 
 /// The signature label, and the `tag` parameter: this signature means
 /// "agentcap holder proof" and nothing else.

@@ -155,7 +155,6 @@ impl Token {
             Inner::Unverified(_) => None,
         }
     }
-
 }
 
 /// Reads a token and its chain; verifies it when a root key is given.
@@ -222,7 +221,6 @@ pub(crate) fn check_size(bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-
 pub(crate) fn unix_seconds(at: SystemTime) -> Result<u64, Error> {
     let seconds = at
         .duration_since(UNIX_EPOCH)
@@ -237,4 +235,3 @@ pub(crate) fn from_unix(seconds: u64) -> SystemTime {
         .checked_add(Duration::from_secs(seconds))
         .unwrap_or(UNIX_EPOCH + MAX_TTL)
 }
-
