@@ -31,37 +31,18 @@ pub(crate) struct BlockContent {
     pub attestation: Option<String>,
 }
 
-/// What the grant states about the chain as a whole.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct GrantHeader {
-    pub user: String,
-    pub tenant: Option<String>,
-    pub intent: Option<String>,
-    pub issued_at: SystemTime,
-    pub root_key_id: Option<u32>,
-    /// Whether the token's signatures were verified against a root key.
-    pub verified: bool,
-}
-
 impl Chain {
-    /// The chain of one block: the grant.
+    /// The chain of one block: `header` is what the grant states about the
+    /// whole chain (user, tenant, intent, issue date, root key id, whether
+    /// verified), with no blocks yet; `grant` is its block.
     pub(crate) fn from_grant(
-        header: GrantHeader,
+        mut header: Chain,
         grant: BlockContent,
         revocation_id: String,
     ) -> Chain {
-        let mut chain = Chain {
-            user: header.user,
-            tenant: header.tenant,
-            intent: header.intent,
-            issued_at: header.issued_at,
-            root_key_id: header.root_key_id,
-            verified: header.verified,
-            sealed: false,
-            blocks: Vec::with_capacity(4),
-        };
-        chain.push_block(grant, None, revocation_id);
-        chain
+        header.blocks.clear();
+        header.push_block(grant, None, revocation_id);
+        header
     }
 
     /// Appends a block: its holder (the new one for the grant and hops, else

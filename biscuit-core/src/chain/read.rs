@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use biscuit_auth::format::schema;
 use prost::Message;
 
-use super::link::{BlockContent, GrantHeader, Restrictions};
+use super::link::{BlockContent, Restrictions};
 use super::recognise::{Enforced, recognise};
 use super::wire::{Statements, Symbols, Value, decode_block, malformed};
 use super::{BlockKind, Chain, CheckRole, Delegation};
@@ -198,7 +198,7 @@ fn read_authority(
     token: &schema::Biscuit,
     verified: bool,
     known: KnownKeys<'_>,
-) -> Result<(GrantHeader, BlockContent), Error> {
+) -> Result<(Chain, BlockContent), Error> {
     match statements.one(fact::SCHEMA, 0)? {
         Some([Value::Int(SCHEMA_VERSION)]) => {}
         Some(_) => {
@@ -236,13 +236,15 @@ fn read_authority(
     if restrictions.expires_at.is_none() {
         return Err(Error::NotAgentcapToken("the authority block has no expiry"));
     }
-    let header = GrantHeader {
+    let header = Chain {
         tenant: single_text(statements, fact::TENANT, 0)?,
         intent: single_text(statements, fact::INTENT, 0)?,
         issued_at,
         root_key_id: token.root_key_id,
         verified,
         user: user.clone(),
+        sealed: false,
+        blocks: Vec::with_capacity(1 + token.blocks.len()),
     };
     let grant = BlockContent {
         kind: BlockKind::Authority,

@@ -6,8 +6,8 @@
 
 use biscuit_auth::builder::{BlockBuilder, Fact, Term};
 
-use super::link::{BlockContent, GrantHeader, Restrictions};
-use super::{BlockKind, CheckRole, Delegation};
+use super::link::{BlockContent, Restrictions};
+use super::{BlockKind, Chain, CheckRole, Delegation};
 use crate::keys::PublicKey;
 use crate::rights::{Cap, Right};
 use crate::token::from_unix;
@@ -122,7 +122,7 @@ pub(crate) struct GrantShape<'a> {
 impl GrantShape<'_> {
     /// The block, and the chain's header and first block as read back
     /// from a token signed by the root key.
-    pub(crate) fn write(&self) -> (BlockBuilder, GrantHeader, BlockContent) {
+    pub(crate) fn write(&self) -> (BlockBuilder, Chain, BlockContent) {
         let mut facts = vec![
             vocabulary::fact(fact::SCHEMA, vec![Term::Integer(SCHEMA_VERSION)]),
             vocabulary::fact(fact::USER, vec![string(self.user)]),
@@ -140,13 +140,15 @@ impl GrantShape<'_> {
             facts.push(vocabulary::fact(fact::INTENT, vec![string(intent)]));
         }
         let (block, restrictions) = self.passed.write(facts, true);
-        let header = GrantHeader {
+        let header = Chain {
             user: self.user.to_owned(),
             tenant: self.tenant.map(str::to_owned),
             intent: self.intent.map(str::to_owned),
             issued_at: from_unix(self.issued_at),
             root_key_id: self.root_key_id,
             verified: true,
+            sealed: false,
+            blocks: Vec::new(),
         };
         let content = BlockContent {
             kind: BlockKind::Authority,

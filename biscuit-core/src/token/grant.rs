@@ -14,6 +14,43 @@ use crate::error::Error;
 use crate::keys::{KeyPair, PublicKey};
 use crate::rights::{Cap, Right, validate_name};
 
+/// The setters [`Grant`] and [`Hop`] share: the rights and caps a block
+/// passes on, validated when the block is built.
+macro_rules! passed_authority_setters {
+    ($type:ident, $right_doc:literal, $cap_doc:literal) => {
+        #[doc = $right_doc]
+        pub fn right(mut self, resource: impl Into<String>, operation: impl Into<String>) -> Self {
+            self.rights.push((resource.into(), operation.into()));
+            self
+        }
+
+        #[doc = $cap_doc]
+        pub fn cap(self, scope: impl Into<String>, name: impl Into<String>, max: i64) -> Self {
+            self.cap_range(scope, name, None, Some(max))
+        }
+
+        #[doc = concat!("Like [`", stringify!($type), "::cap`], with a lower bound, an upper bound, or both. ")]
+        /// A lower bound below zero is what allows negative quantities.
+        pub fn cap_range(
+            mut self,
+            scope: impl Into<String>,
+            name: impl Into<String>,
+            min: Option<i64>,
+            max: Option<i64>,
+        ) -> Self {
+            self.caps
+                .push(CapSpec::new(scope.into(), name.into(), min, max));
+            self
+        }
+
+        /// Adds an already parsed [`Cap`] (e.g. from its text form).
+        pub fn with_cap(mut self, cap: &Cap) -> Self {
+            self.caps.push(CapSpec::from(cap));
+            self
+        }
+    };
+}
+
 /// What a user delegates to an agent: the content of a token's authority block.
 ///
 /// Setters take plain strings and never fail; everything is validated by
@@ -81,40 +118,11 @@ impl Grant {
         self
     }
 
-    /// Adds a right: `operation` on the resources matching `resource`
-    /// (a path, or a path ending in `/*`).
-    pub fn right(mut self, resource: impl Into<String>, operation: impl Into<String>) -> Self {
-        self.rights.push((resource.into(), operation.into()));
-        self
-    }
-
-    /// Caps a quantity: requests for the operation on the resources `scope`
-    /// names (`RESOURCE:OPERATION`, e.g. `payments/charge:write` or
-    /// `tools/*:call`) must carry the quantity `name`, at most `max`. A scope
-    /// without `:` is an operation on every resource (`*`).
-    pub fn cap(self, scope: impl Into<String>, name: impl Into<String>, max: i64) -> Self {
-        self.cap_range(scope, name, None, Some(max))
-    }
-
-    /// Like [`Grant::cap`], with a lower bound, an upper bound, or both. A
-    /// lower bound below zero is what allows negative quantities.
-    pub fn cap_range(
-        mut self,
-        scope: impl Into<String>,
-        name: impl Into<String>,
-        min: Option<i64>,
-        max: Option<i64>,
-    ) -> Self {
-        self.caps
-            .push(CapSpec::new(scope.into(), name.into(), min, max));
-        self
-    }
-
-    /// Adds an already parsed [`Cap`] (e.g. from its text form).
-    pub fn with_cap(mut self, cap: &Cap) -> Self {
-        self.caps.push(CapSpec::from(cap));
-        self
-    }
+    passed_authority_setters!(
+        Grant,
+        "Adds a right: `operation` on the resources matching `resource` (a path, or a path ending in `/*`).",
+        "Caps a quantity: requests for the operation on the resources `scope` names (`RESOURCE:OPERATION`, e.g. `payments/charge:write` or `tools/*:call`) must carry the quantity `name`, at most `max`. A scope without `:` is an operation on every resource (`*`)."
+    );
 
     /// How long the token lives (whole seconds, at least one).
     pub fn ttl(mut self, ttl: Duration) -> Self {
@@ -241,36 +249,11 @@ impl Hop {
         self
     }
 
-    /// Passes on a right the parent holds (or a narrower one).
-    pub fn right(mut self, resource: impl Into<String>, operation: impl Into<String>) -> Self {
-        self.rights.push((resource.into(), operation.into()));
-        self
-    }
-
-    /// A cap no looser than the parent's; `scope` is `RESOURCE:OPERATION`
-    /// as for [`Grant::cap`].
-    pub fn cap(self, scope: impl Into<String>, name: impl Into<String>, max: i64) -> Self {
-        self.cap_range(scope, name, None, Some(max))
-    }
-
-    /// Like [`Hop::cap`], with optional lower and upper bounds.
-    pub fn cap_range(
-        mut self,
-        scope: impl Into<String>,
-        name: impl Into<String>,
-        min: Option<i64>,
-        max: Option<i64>,
-    ) -> Self {
-        self.caps
-            .push(CapSpec::new(scope.into(), name.into(), min, max));
-        self
-    }
-
-    /// Adds an already parsed [`Cap`].
-    pub fn with_cap(mut self, cap: &Cap) -> Self {
-        self.caps.push(CapSpec::from(cap));
-        self
-    }
+    passed_authority_setters!(
+        Hop,
+        "Passes on a right the parent holds (or a narrower one).",
+        "A cap no looser than the parent's; `scope` is `RESOURCE:OPERATION` as for [`Grant::cap`]."
+    );
 
     /// The hop's lifetime; no longer than the parent's remaining life.
     /// Default: the parent's remaining life.
