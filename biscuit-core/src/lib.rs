@@ -21,8 +21,11 @@
 //! - [`Token::seal`], [`Token::attest`].
 //! - [`inspect`] and [`Token::chain`]: the token as a typed [`Chain`]: who
 //!   delegated to whom, with what, signed by which key, verified or not.
-//! - [`Token::check`]: would this token allow a request? (The verifier crate
-//!   adds revocation, service policy and audit.)
+//! - [`Token::check`]: would this token allow a [`Request`]? One checking
+//!   implementation serves it and the verifier crate (which adds revocation,
+//!   holder proofs and audit): [`Request::validate`], [`Chain::check_time`],
+//!   and [`Token::authorize`] against [`ServicePolicies`] within
+//!   [`EvaluationLimits`], reporting [`FailedCheck`]s.
 //! - [`display::escape`]: how token content is shown to a person, so that
 //!   names cannot forge lines or drive the terminal.
 //! - [`budget`]: what a token may ask of the Datalog engine, checked before

@@ -193,12 +193,8 @@ fn signer_key(
         .ok_or_else(|| malformed(index, "third-party signer is not an Ed25519 key"))
 }
 
-fn read_authority(
-    statements: &Statements,
-    token: &schema::Biscuit,
-    verified: bool,
-    known: KnownKeys<'_>,
-) -> Result<(Chain, BlockContent), Error> {
+/// The authority block states `agentcap(1)`: it is a grant of this vocabulary.
+fn check_schema(statements: &Statements) -> Result<(), Error> {
     match statements.one(fact::SCHEMA, 0)? {
         Some([Value::Int(SCHEMA_VERSION)]) => {}
         Some(_) => {
@@ -212,6 +208,16 @@ fn read_authority(
             ));
         }
     }
+    Ok(())
+}
+
+fn read_authority(
+    statements: &Statements,
+    token: &schema::Biscuit,
+    verified: bool,
+    known: KnownKeys<'_>,
+) -> Result<(Chain, BlockContent), Error> {
+    check_schema(statements)?;
     let user = single_text(statements, fact::USER, 0)?
         .ok_or(Error::NotAgentcapToken("the authority block names no user"))?;
     let agent = single_text(statements, fact::AGENT, 0)?.ok_or(Error::NotAgentcapToken(

@@ -163,33 +163,11 @@ pub(super) fn decode_block(
         .collect::<Result<Vec<_>, _>>()?;
     let mut checks = Vec::with_capacity(block.checks.len());
     for check in &block.checks {
-        let mut queries = Vec::with_capacity(check.queries.len());
-        for rule in &check.queries {
-            let body = rule
-                .body
-                .iter()
-                .map(predicate)
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut expressions = Vec::with_capacity(rule.expressions.len());
-            for expression in &rule.expressions {
-                let mut ops = Vec::with_capacity(expression.ops.len());
-                for op in &expression.ops {
-                    use schema::op::Content;
-                    ops.push(match &op.content {
-                        Some(Content::Value(term)) => OpShape::Value(value(term)?),
-                        Some(Content::Unary(unary)) => OpShape::Unary(unary.kind),
-                        Some(Content::Binary(binary)) => OpShape::Binary(binary.kind),
-                        _ => OpShape::Other,
-                    });
-                }
-                expressions.push(ops);
-            }
-            queries.push(QueryShape {
-                scoped: !rule.scope.is_empty(),
-                body,
-                expressions,
-            });
-        }
+        let queries = check
+            .queries
+            .iter()
+            .map(|rule| read_query(rule, &predicate, &value))
+            .collect::<Result<Vec<_>, _>>()?;
         checks.push(CheckShape {
             kind_is_one: matches!(check.kind, None | Some(0)),
             queries,
@@ -202,4 +180,36 @@ pub(super) fn decode_block(
         }
     }
     Ok(Statements { facts, checks })
+}
+
+/// A check's query, decoded far enough to recognise its shape.
+fn read_query(
+    rule: &schema::Rule,
+    predicate: &dyn Fn(&schema::Predicate) -> Result<(String, Vec<Value>), Error>,
+    value: &dyn Fn(&schema::Term) -> Result<Value, Error>,
+) -> Result<QueryShape, Error> {
+    use schema::op::Content;
+    let body = rule
+        .body
+        .iter()
+        .map(predicate)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut expressions = Vec::with_capacity(rule.expressions.len());
+    for expression in &rule.expressions {
+        let mut ops = Vec::with_capacity(expression.ops.len());
+        for op in &expression.ops {
+            ops.push(match &op.content {
+                Some(Content::Value(term)) => OpShape::Value(value(term)?),
+                Some(Content::Unary(unary)) => OpShape::Unary(unary.kind),
+                Some(Content::Binary(binary)) => OpShape::Binary(binary.kind),
+                _ => OpShape::Other,
+            });
+        }
+        expressions.push(ops);
+    }
+    Ok(QueryShape {
+        scoped: !rule.scope.is_empty(),
+        body,
+        expressions,
+    })
 }

@@ -148,7 +148,9 @@ impl Token {
         }
     }
 
-    /// The underlying Biscuit, when verified.
+    /// The underlying Biscuit, when verified: an escape hatch to
+    /// biscuit-auth, whose types are those of the re-exported
+    /// [`crate::biscuit_auth`].
     pub fn biscuit(&self) -> Option<&Biscuit> {
         match &self.inner {
             Inner::Verified(b) => Some(b),
