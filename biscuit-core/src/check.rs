@@ -135,11 +135,11 @@ impl From<bool> for FactValue {
 }
 
 impl FactValue {
-    fn term(&self) -> Term {
+    fn into_term(self) -> Term {
         match self {
-            FactValue::Str(s) => Term::Str(s.clone()),
-            FactValue::Int(n) => Term::Integer(*n),
-            FactValue::Bool(b) => Term::Bool(*b),
+            FactValue::Str(s) => Term::Str(s),
+            FactValue::Int(n) => Term::Integer(n),
+            FactValue::Bool(b) => Term::Bool(b),
         }
     }
 }
@@ -273,7 +273,7 @@ impl Token {
             request,
             now,
             clock_skew: Duration::ZERO,
-            extra_facts: &[],
+            extra_facts: Vec::new(),
             policies: &policies,
         };
         run.evaluate(biscuit, &self.chain)?;
@@ -297,7 +297,7 @@ impl Token {
         request: &Request,
         now: SystemTime,
         clock_skew: Duration,
-        extra_facts: &[(&str, FactValue)],
+        extra_facts: Vec<(&str, FactValue)>,
         policies: &ServicePolicies,
     ) -> Result<usize, AuthorizationError> {
         let Inner::Verified(biscuit) = &self.inner else {
@@ -321,12 +321,12 @@ struct Authorization<'a> {
     request: &'a Request,
     now: SystemTime,
     clock_skew: Duration,
-    extra_facts: &'a [(&'a str, FactValue)],
+    extra_facts: Vec<(&'a str, FactValue)>,
     policies: &'a ServicePolicies,
 }
 
 impl Authorization<'_> {
-    fn facts(&self) -> Result<Vec<Fact>, AuthorizationError> {
+    fn facts(&mut self) -> Result<Vec<Fact>, AuthorizationError> {
         let at = self.now.checked_sub(self.clock_skew).unwrap_or(self.now);
         let seconds = unix_seconds(at).map_err(|e| AuthorizationError::Unusable(e.to_string()))?;
         let request = self.request;
@@ -338,13 +338,13 @@ impl Authorization<'_> {
         );
         facts.extend(
             self.extra_facts
-                .iter()
-                .map(|(name, value)| vocabulary::fact(name, vec![value.term()])),
+                .drain(..)
+                .map(|(name, value)| vocabulary::fact(name, vec![value.into_term()])),
         );
         Ok(facts)
     }
 
-    fn evaluate(&self, biscuit: &Biscuit, chain: &Chain) -> Result<usize, AuthorizationError> {
+    fn evaluate(mut self, biscuit: &Biscuit, chain: &Chain) -> Result<usize, AuthorizationError> {
         use biscuit_auth::error::{Logic, MatchedPolicy, Token as BiscuitError};
         let unusable = |e: BiscuitError| AuthorizationError::Unusable(e.to_string());
         let mut builder: AuthorizerBuilder = self.policies.template().clone();

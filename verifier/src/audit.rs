@@ -13,6 +13,7 @@ use crate::decision::{Decision, rfc3339};
 /// One audit record. Serialized as one JSON object per line by
 /// [`JsonLinesAuditSink`]; `Deserialize` lets tools read the trail back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AuditRecord {
     /// When the decision was taken (RFC 3339, UTC).
     pub time: String,

@@ -345,7 +345,7 @@ impl Verifier {
             request.request(),
             now,
             inner.clock_skew,
-            &extra,
+            extra,
             &inner.policies,
         );
         match outcome {
