@@ -182,10 +182,13 @@ pub(super) fn decode_block(
     Ok(Statements { facts, checks })
 }
 
+/// A predicate as decoded: its name and terms.
+type Decoded = (String, Vec<Value>);
+
 /// A check's query, decoded far enough to recognise its shape.
 fn read_query(
     rule: &schema::Rule,
-    predicate: &dyn Fn(&schema::Predicate) -> Result<(String, Vec<Value>), Error>,
+    predicate: &dyn Fn(&schema::Predicate) -> Result<Decoded, Error>,
     value: &dyn Fn(&schema::Term) -> Result<Value, Error>,
 ) -> Result<QueryShape, Error> {
     use schema::op::Content;
