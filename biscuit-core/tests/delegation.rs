@@ -739,3 +739,34 @@ fn a_request_names_a_concrete_operation_never_the_wildcard() {
         .check(&root.public(), &Request::new("docs/a", "read"))
         .unwrap();
 }
+
+#[test]
+fn the_time_rule_is_the_same_for_the_local_check_and_with_skew() {
+    let root = KeyPair::generate();
+    let now = SystemTime::now();
+    let future = Grant::new("alice", "bot")
+        .right("docs/*", "read")
+        .issued_at(now + Duration::from_secs(60))
+        .mint(&root)
+        .unwrap();
+    let request = Request::new("docs/a", "read").at(now);
+    assert!(matches!(
+        future.check(&root.public(), &request),
+        Err(Error::IssuedInFuture { .. })
+    ));
+    // Within the skew, the same chain is on time; past it, not.
+    let chain = future.chain();
+    chain.check_time(now, Duration::from_secs(60)).unwrap();
+    assert!(matches!(
+        chain.check_time(now, Duration::from_secs(59)),
+        Err(Error::IssuedInFuture { .. })
+    ));
+    let expiry = chain.expires_at().unwrap();
+    chain
+        .check_time(expiry + Duration::from_secs(5), Duration::from_secs(5))
+        .unwrap();
+    assert!(matches!(
+        chain.check_time(expiry + Duration::from_secs(6), Duration::from_secs(5)),
+        Err(Error::Expired { expired_at }) if expired_at == expiry
+    ));
+}
