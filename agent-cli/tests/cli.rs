@@ -1026,30 +1026,26 @@ fn a_hop_bound_by_a_claimed_key_is_not_shown_as_proven() {
     assert!(stdout.contains("(a claim, not proven)"), "{stdout}");
 }
 
-/// A raw biscuit-auth token in agentcap's vocabulary whose expiry is `expires`.
+/// A raw biscuit-auth token in agentcap's vocabulary whose expiry is `expires`,
+/// written with biscuit-auth alone (values passed as parameters).
 fn raw_token(root: &biscuit_auth::KeyPair, expires: u64) -> String {
-    use agentcap::vocabulary::{self, fact};
     use biscuit_auth::builder::Term;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let right = agentcap::Right::new("flights/*", "read").unwrap();
+    let params = std::collections::HashMap::from([
+        ("now".to_owned(), Term::Date(now)),
+        ("expires".to_owned(), Term::Date(expires)),
+    ]);
     let block = biscuit_auth::builder::BlockBuilder::new()
-        .fact(vocabulary::fact(fact::SCHEMA, vec![Term::Integer(1)]))
-        .unwrap()
-        .fact(vocabulary::fact(
-            fact::USER,
-            vec![Term::Str("alice".into())],
-        ))
-        .unwrap()
-        .fact(vocabulary::fact(fact::AGENT, vec![Term::Str("bot".into())]))
-        .unwrap()
-        .fact(vocabulary::fact(fact::ISSUED_AT, vec![Term::Date(now)]))
-        .unwrap()
-        .check(vocabulary::expiry_check(expires))
-        .unwrap()
-        .check(vocabulary::rights_check(&[right]))
+        .code_with_params(
+            r#"agentcap(1); user("alice"); agent("bot"); issued_at({now});
+            check if time($time), $time <= {expires};
+            check if resource($resource), operation("read"), $resource.starts_with("flights/");"#,
+            params,
+            std::collections::HashMap::new(),
+        )
         .unwrap();
     biscuit_auth::Biscuit::builder()
         .merge(block)

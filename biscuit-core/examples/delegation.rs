@@ -132,6 +132,7 @@ fn print_chain(chain: &Chain) {
                     }
                 )
             }
+            _ => "another signer".to_owned(),
         };
         let rights: Vec<String> = block.rights.iter().map(ToString::to_string).collect();
         println!(

@@ -3,18 +3,8 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use crate::check::{FailedCheck, failed_checks};
 use crate::rights::Right;
-
-/// A check that failed during authorization: which block carried it, and its
-/// position among that block's checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedCheck {
-    /// The block that carried the check (0 is the authority block); `None` for
-    /// a check supplied by the authorizer itself.
-    pub block: Option<usize>,
-    /// The check's position within its block.
-    pub check: usize,
-}
 
 /// Everything that can go wrong when building, reading or checking a token.
 ///
@@ -149,6 +139,13 @@ pub enum Error {
         /// The earliest expiry stated in the chain.
         expired_at: SystemTime,
     },
+    /// The grant is dated later than the time of the request (beyond the
+    /// tolerated clock skew).
+    #[error("the grant is dated in the future")]
+    IssuedInFuture {
+        /// When the grant says it was issued.
+        issued_at: SystemTime,
+    },
     /// The delegation chain is deeper than a block allows.
     #[error("delegation depth {depth} exceeds the maximum of {max_depth}")]
     DepthExceeded {
@@ -235,22 +232,9 @@ impl Error {
             Token::RunLimit(limit) => Error::RunLimit(limit.to_string()),
             Token::FailedLogic(Logic::Unauthorized { checks, .. })
             | Token::FailedLogic(Logic::NoMatchingPolicy { checks }) => Error::NotPermitted {
-                failed_checks: checks.iter().map(failed_check).collect(),
+                failed_checks: failed_checks(None, &checks),
             },
             other => Error::Biscuit(other.to_string()),
         }
-    }
-}
-
-fn failed_check(check: &biscuit_auth::error::FailedCheck) -> FailedCheck {
-    match check {
-        biscuit_auth::error::FailedCheck::Block(b) => FailedCheck {
-            block: Some(b.block_id as usize),
-            check: b.check_id as usize,
-        },
-        biscuit_auth::error::FailedCheck::Authorizer(a) => FailedCheck {
-            block: None,
-            check: a.check_id as usize,
-        },
     }
 }

@@ -21,8 +21,11 @@
 //! - [`Token::seal`], [`Token::attest`].
 //! - [`inspect`] and [`Token::chain`]: the token as a typed [`Chain`]: who
 //!   delegated to whom, with what, signed by which key, verified or not.
-//! - [`Token::check`]: would this token allow a request? (The verifier crate
-//!   adds revocation, service policy and audit.)
+//! - [`Token::check`]: would this token allow a [`Request`]? One checking
+//!   implementation serves it and the verifier crate (which adds revocation,
+//!   holder proofs and audit): [`Request::validate`], [`Chain::check_time`],
+//!   and [`Token::authorize`] against [`ServicePolicies`] within
+//!   [`EvaluationLimits`], reporting [`FailedCheck`]s.
 //! - [`display::escape`]: how token content is shown to a person, so that
 //!   names cannot forge lines or drive the terminal.
 //! - [`files`]: durable files (atomic replace, private create-new,
@@ -87,12 +90,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The biscuit-auth this crate is built with, for the escape hatches that
+/// hand out its types ([`Token::biscuit`], [`PublicKey::to_biscuit`]): use
+/// it rather than a separately pinned biscuit-auth.
+pub use biscuit_auth;
+
 pub mod budget;
 mod chain;
+mod check;
 pub mod display;
 mod error;
 pub mod files;
 mod keys;
+mod policy;
 mod proof;
 mod rights;
 mod token;
@@ -100,14 +110,13 @@ pub mod unix_time;
 pub mod vocabulary;
 
 pub use chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
-pub use error::{Error, FailedCheck};
+pub use check::{AuthorizationError, FactValue, FailedCheck, LOCAL_CHECK_LIMITS, Request};
+pub use error::Error;
 pub use keys::{KeyFormat, KeyPair, Overwrite, PublicKey};
+pub use policy::{EvaluationLimits, PolicyError, ServicePolicies};
 pub use proof::{
     COVERED_COMPONENTS, HolderProof, MAX_NONCE_CHARS, PROOF_LABEL, PROOF_LIFETIME, ProofHeaders,
     ProofRequest, VerifiedProof, content_digest,
 };
 pub use rights::{Cap, MAX_VALUE_BYTES, ResourcePattern, Right};
-pub use token::{
-    Grant, Hop, LOCAL_CHECK_LIMITS, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Request, Token, decode_base64,
-    inspect,
-};
+pub use token::{Grant, Hop, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Token, decode_base64, inspect};

@@ -1,15 +1,15 @@
-//! The fact vocabulary: every predicate agentcap writes or reads, and the
-//! builders of every block it writes. Defined once, used by mint, hop,
-//! narrowing, attestation, inspect and the local check alike; documented in
-//! `docs/token-schema.md`.
+//! The fact vocabulary: every predicate agentcap writes or reads, and (inside
+//! the crate) the builders of the checks and request facts. Defined once, used
+//! by the block shapes, the chain reader and the authorization alike;
+//! documented in `docs/token-schema.md`.
 //!
 //! Every value is passed as a biscuit-auth builder term. No caller-supplied
 //! value is ever formatted into Datalog source: there is no Datalog source in
 //! this module at all.
 
 use biscuit_auth::builder::{
-    Binary, BlockBuilder, Check, CheckKind, Expression, Fact, Op, Policy, PolicyKind, Predicate,
-    Rule, Term, Unary,
+    Binary, Check, CheckKind, Expression, Fact, Op, Policy, PolicyKind, Predicate, Rule, Term,
+    Unary,
 };
 
 use crate::rights::{Cap, Right};
@@ -53,6 +53,35 @@ pub mod fact {
     /// `attestation(statement)`: a third party's signed statement.
     pub const ATTESTATION: &str = "attestation";
 }
+
+/// Every predicate name of the vocabulary, the token's and the request's: a
+/// service's custom request facts may not use them.
+pub const RESERVED: &[&str] = &[
+    fact::SCHEMA,
+    fact::USER,
+    fact::TENANT,
+    fact::AGENT,
+    fact::AGENT_KEY,
+    fact::RIGHT,
+    fact::CAP,
+    fact::CAP_MAX,
+    fact::CAP_MIN,
+    fact::ISSUED_AT,
+    fact::EXPIRES,
+    fact::MAX_DEPTH,
+    fact::INTENT,
+    fact::HOP,
+    fact::NARROWING,
+    fact::ATTESTATION,
+    request::RESOURCE,
+    request::OPERATION,
+    request::TIME,
+    request::QUANTITY,
+    request::METHOD,
+    request::PATH,
+    request::REVOCATION_SEQUENCE,
+    request::REVOCATION_AGE,
+];
 
 /// Predicate names of the request, supplied by the authorizer (the service
 /// or the local check), never by a token.
@@ -101,12 +130,12 @@ fn expression(left: Term, right: Term, op: Binary) -> Expression {
 }
 
 /// `name(terms...)` as a fact.
-pub fn fact(name: &str, terms: Vec<Term>) -> Fact {
+pub(crate) fn fact(name: &str, terms: Vec<Term>) -> Fact {
     Fact::new(name.to_owned(), terms)
 }
 
 /// `check if time($time), $time <= expires`.
-pub fn expiry_check(expires: u64) -> Check {
+pub(crate) fn expiry_check(expires: u64) -> Check {
     Check {
         queries: vec![query(
             vec![pred(request::TIME, vec![var("time")])],
@@ -125,7 +154,7 @@ pub fn expiry_check(expires: u64) -> Check {
 /// One alternative per right: `resource(R), operation(O)` for an exact
 /// resource, `resource($resource), operation(O), $resource.starts_with(P)`
 /// for a wildcard.
-pub fn rights_check(rights: &[Right]) -> Check {
+pub(crate) fn rights_check(rights: &[Right]) -> Check {
     let queries = rights
         .iter()
         .map(|right| {
@@ -165,7 +194,7 @@ pub fn rights_check(rights: &[Right]) -> Check {
 /// only when stated. Every alternative reads one request fact: no joins.
 /// [`crate::Chain`] recognises exactly these checks by rebuilding them with
 /// this function, so the two cannot drift apart.
-pub fn cap_check(cap: &Cap) -> Check {
+pub(crate) fn cap_check(cap: &Cap) -> Check {
     let mut queries = vec![query(
         vec![pred(request::OPERATION, vec![var("op")])],
         vec![expression(
@@ -223,7 +252,7 @@ pub fn cap_check(cap: &Cap) -> Check {
 
 /// The authorizer's only policy in the local check: `allow if true`. Every
 /// restriction lives in the token's checks.
-pub fn allow_all_policy() -> Policy {
+pub(crate) fn allow_all_policy() -> Policy {
     Policy {
         queries: vec![query(
             vec![],
@@ -235,147 +264,9 @@ pub fn allow_all_policy() -> Policy {
     }
 }
 
-/// The authority a block passes on: rights, caps and expiry, enforced by
-/// checks, and the maximum depth, stated as a fact. The authority block also
-/// states rights, caps and expiry as facts, trusted by service policies.
-pub(crate) struct Restrictions<'a> {
-    pub rights: &'a [Right],
-    pub caps: &'a [Cap],
-    pub expires: u64,
-    pub max_depth: Option<u32>,
-}
-
-impl Restrictions<'_> {
-    /// The block's facts and checks; `state_grant` adds the grant's facts.
-    fn into_block(self, mut facts: Vec<Fact>, state_grant: bool) -> BlockBuilder {
-        if state_grant {
-            for right in self.rights {
-                facts.push(fact(
-                    fact::RIGHT,
-                    vec![string(right.resource.as_str()), string(&right.operation)],
-                ));
-            }
-            for cap in self.caps {
-                let scope = || {
-                    vec![
-                        string(cap.resource.as_str()),
-                        string(&cap.operation),
-                        string(&cap.name),
-                    ]
-                };
-                if let Some(max) = cap.max {
-                    if cap.resource.as_str() == "*" && cap.min.is_none() {
-                        // Policies written for vocabulary 1's first caps keep working.
-                        facts.push(fact(
-                            fact::CAP,
-                            vec![
-                                string(&cap.operation),
-                                string(&cap.name),
-                                Term::Integer(max),
-                            ],
-                        ));
-                    }
-                    let mut terms = scope();
-                    terms.push(Term::Integer(max));
-                    facts.push(fact(fact::CAP_MAX, terms));
-                }
-                if let Some(min) = cap.min {
-                    let mut terms = scope();
-                    terms.push(Term::Integer(min));
-                    facts.push(fact(fact::CAP_MIN, terms));
-                }
-            }
-            facts.push(fact(fact::EXPIRES, vec![Term::Date(self.expires)]));
-        }
-        if let Some(max_depth) = self.max_depth {
-            facts.push(fact(
-                fact::MAX_DEPTH,
-                vec![Term::Integer(i64::from(max_depth))],
-            ));
-        }
-        let mut checks = Vec::with_capacity(2 + self.caps.len());
-        checks.push(expiry_check(self.expires));
-        checks.push(rights_check(self.rights));
-        checks.extend(self.caps.iter().map(cap_check));
-        BlockBuilder {
-            facts,
-            checks,
-            ..BlockBuilder::default()
-        }
-    }
-}
-
-/// The principals of an authority block.
-pub(crate) struct Principals<'a> {
-    pub user: &'a str,
-    pub tenant: Option<&'a str>,
-    pub agent: &'a str,
-    pub agent_key: Option<Vec<u8>>,
-    pub issued_at: u64,
-    pub intent: Option<&'a str>,
-}
-
-/// The authority block of a grant.
-pub(crate) fn authority_block(
-    principals: Principals<'_>,
-    restrictions: Restrictions<'_>,
-) -> BlockBuilder {
-    let mut facts = vec![
-        fact(fact::SCHEMA, vec![Term::Integer(SCHEMA_VERSION)]),
-        fact(fact::USER, vec![string(principals.user)]),
-        fact(fact::AGENT, vec![string(principals.agent)]),
-        fact(fact::ISSUED_AT, vec![Term::Date(principals.issued_at)]),
-    ];
-    if let Some(tenant) = principals.tenant {
-        facts.push(fact(fact::TENANT, vec![string(tenant)]));
-    }
-    if let Some(key) = principals.agent_key {
-        facts.push(fact(
-            fact::AGENT_KEY,
-            vec![string(principals.agent), Term::Bytes(key)],
-        ));
-    }
-    if let Some(intent) = principals.intent {
-        facts.push(fact(fact::INTENT, vec![string(intent)]));
-    }
-    restrictions.into_block(facts, true)
-}
-
-/// A hop block: `hop(depth, from, to)`, the new holder's key if any,
-/// and the narrowed restrictions.
-pub(crate) fn hop_block(
-    depth: u32,
-    from: &str,
-    to: &str,
-    to_key: Option<Vec<u8>>,
-    restrictions: Restrictions<'_>,
-) -> BlockBuilder {
-    let mut facts = vec![fact(
-        fact::HOP,
-        vec![Term::Integer(i64::from(depth)), string(from), string(to)],
-    )];
-    if let Some(key) = to_key {
-        facts.push(fact(fact::AGENT_KEY, vec![string(to), Term::Bytes(key)]));
-    }
-    restrictions.into_block(facts, false)
-}
-
-/// A narrowing block: `narrowing(holder)` and exactly one right.
-pub(crate) fn narrowing_block(holder: &str, restrictions: Restrictions<'_>) -> BlockBuilder {
-    restrictions.into_block(vec![fact(fact::NARROWING, vec![string(holder)])], false)
-}
-
-/// An attestation block: `attestation(statement)`, no checks.
-pub(crate) fn attestation_block(statement: &str) -> BlockBuilder {
-    BlockBuilder {
-        facts: vec![fact(fact::ATTESTATION, vec![string(statement)])],
-        ..BlockBuilder::default()
-    }
-}
-
 /// The request facts: `resource`, `operation`, `time` and one `quantity`
 /// per name. Used by the local check and the verifier alike.
-pub fn request_facts(
+pub(crate) fn request_facts(
     resource: &str,
     operation: &str,
     time: u64,

@@ -546,8 +546,19 @@ fn negative_amounts_need_a_grant_that_allows_them_and_hops_cannot_add_one() {
     let biscuit =
         biscuit_auth::Biscuit::from(plain.to_bytes().unwrap(), root.public().to_biscuit()).unwrap();
     let cap: agentcap::Cap = "ledger/*:adjust:-5<=delta<=5".parse().unwrap();
+    // The cap's check, in agentcap's shape, written with biscuit-auth alone.
+    let params = std::collections::HashMap::from([
+        ("min".to_owned(), biscuit_auth::builder::Term::Integer(-5)),
+        ("max".to_owned(), biscuit_auth::builder::Term::Integer(5)),
+    ]);
     let block = biscuit_auth::BlockBuilder::new()
-        .check(agentcap::vocabulary::cap_check(&cap))
+        .code_with_params(
+            r#"check if operation($op), $op !== "adjust"
+                or resource($resource), !$resource.starts_with("ledger/")
+                or quantity("delta", $n), $n >= {min}, $n <= {max};"#,
+            params,
+            std::collections::HashMap::new(),
+        )
         .unwrap();
     let forged = Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap();
     assert_eq!(forged.chain().blocks[1].caps, [cap]);
@@ -704,4 +715,58 @@ fn block_descriptions_escape_names() {
     let text = token.chain().blocks[0].describe();
     assert!(!text.contains(['\n', '\u{1b}', '\u{202e}']), "{text}");
     assert!(text.contains("al\\u{a}ice"), "{text}");
+}
+
+#[test]
+fn a_request_names_a_concrete_operation_never_the_wildcard() {
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "bot")
+        .right("docs/*", "read")
+        .mint(&root)
+        .unwrap();
+    let request = Request::new("docs/a", "*");
+    assert!(matches!(request.validate(), Err(Error::InvalidRequest(_))));
+    assert!(matches!(
+        token.check(&root.public(), &request),
+        Err(Error::InvalidRequest(_))
+    ));
+    let empty_name = Request::new("docs/a", "read").quantity("", 1);
+    assert!(matches!(
+        token.check(&root.public(), &empty_name),
+        Err(Error::InvalidRequest(_))
+    ));
+    token
+        .check(&root.public(), &Request::new("docs/a", "read"))
+        .unwrap();
+}
+
+#[test]
+fn the_time_rule_is_the_same_for_the_local_check_and_with_skew() {
+    let root = KeyPair::generate();
+    let now = SystemTime::now();
+    let future = Grant::new("alice", "bot")
+        .right("docs/*", "read")
+        .issued_at(now + Duration::from_secs(60))
+        .mint(&root)
+        .unwrap();
+    let request = Request::new("docs/a", "read").at(now);
+    assert!(matches!(
+        future.check(&root.public(), &request),
+        Err(Error::IssuedInFuture { .. })
+    ));
+    // Within the skew, the same chain is on time; past it, not.
+    let chain = future.chain();
+    chain.check_time(now, Duration::from_secs(60)).unwrap();
+    assert!(matches!(
+        chain.check_time(now, Duration::from_secs(59)),
+        Err(Error::IssuedInFuture { .. })
+    ));
+    let expiry = chain.expires_at().unwrap();
+    chain
+        .check_time(expiry + Duration::from_secs(5), Duration::from_secs(5))
+        .unwrap();
+    assert!(matches!(
+        chain.check_time(expiry + Duration::from_secs(6), Duration::from_secs(5)),
+        Err(Error::Expired { expired_at }) if expired_at == expiry
+    ));
 }

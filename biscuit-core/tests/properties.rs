@@ -4,10 +4,39 @@
 
 use std::time::Duration;
 
-use agentcap::{Chain, Error, Grant, Hop, KeyPair, Request, Token, vocabulary};
+use agentcap::{Chain, Error, Grant, Hop, KeyPair, Request, Token};
 use proptest::prelude::*;
 
 const OPERATIONS: &[&str] = &["read", "write", "pay"];
+
+/// A block written with biscuit-auth alone that states `claimed` as
+/// `right` facts and checks that the request falls under one of them, in
+/// agentcap's shape (values passed as parameters, never in the source).
+fn claiming_block(claimed: &[agentcap::Right]) -> biscuit_auth::BlockBuilder {
+    use biscuit_auth::builder::Term;
+    let mut source = String::new();
+    let mut params = std::collections::HashMap::new();
+    let mut alternatives = Vec::new();
+    for (i, right) in claimed.iter().enumerate() {
+        source.push_str(&format!("right({{r{i}}}, {{o{i}}});\n"));
+        params.insert(
+            format!("r{i}"),
+            Term::Str(right.resource.as_str().to_owned()),
+        );
+        params.insert(format!("o{i}"), Term::Str(right.operation.clone()));
+        alternatives.push(match right.resource.prefix() {
+            None => format!("resource({{r{i}}}), operation({{o{i}}})"),
+            Some(prefix) => {
+                params.insert(format!("p{i}"), Term::Str(prefix.to_owned()));
+                format!("resource($res), operation({{o{i}}}), $res.starts_with({{p{i}}})")
+            }
+        });
+    }
+    source.push_str(&format!("check if {};", alternatives.join(" or ")));
+    biscuit_auth::BlockBuilder::new()
+        .code_with_params(&source, params, std::collections::HashMap::new())
+        .unwrap()
+}
 
 fn segment() -> impl Strategy<Value = String> {
     prop::sample::select(vec!["a", "b", "c"]).prop_map(str::to_owned)
@@ -250,13 +279,7 @@ proptest! {
         let last = built.tokens.last().unwrap();
         let biscuit = biscuit_auth::Biscuit::from(last.to_bytes().unwrap(), built.root.public().to_biscuit()).unwrap();
         let claimed: Vec<agentcap::Right> = claimed.iter().map(|(r, o)| agentcap::Right::new(r, o).unwrap()).collect();
-        let mut block = biscuit_auth::BlockBuilder::new().check(vocabulary::rights_check(&claimed)).unwrap();
-        for right in &claimed {
-            block = block.fact(vocabulary::fact(vocabulary::fact::RIGHT, vec![
-                biscuit_auth::builder::Term::Str(right.resource.as_str().to_owned()),
-                biscuit_auth::builder::Term::Str(right.operation.clone()),
-            ])).unwrap();
-        }
+        let block = claiming_block(&claimed);
         let forged = Token::from_bytes(&biscuit.append(block).unwrap().to_vec().unwrap()).unwrap();
         for request in &requests {
             let in_grant = granted.iter().any(|r| r.allows(&request.0, &request.1));
@@ -288,6 +311,113 @@ proptest! {
             seen.root_key_id = token.chain().root_key_id;
             seen.blocks[0].signer = token.chain().blocks[0].signer.clone();
             prop_assert_eq!(&seen, token.chain(), "byte {} changed content", at);
+        }
+    }
+}
+
+/// A grant, then hops (each maybe binding the new holder to a key and
+/// signed by the holder's key), then maybe a narrowing and an attestation.
+fn build_keyed(
+    rights: &[(String, String)],
+    caps: &[CapPlan],
+    plans: &[(HopPlan, bool)],
+    bind_first: bool,
+    ending: (bool, bool),
+) -> Built {
+    let root = KeyPair::generate();
+    let mut keys = vec![KeyPair::generate()];
+    let mut grant = Grant::new("alice", "agent-0").tenant("acme").root_key_id(7);
+    if bind_first {
+        grant = grant.agent_key(keys[0].public()).intent("book a trip");
+    }
+    for (r, o) in rights {
+        grant = grant.right(r.as_str(), o.as_str());
+    }
+    for (pattern, operation, min, max) in caps {
+        grant = grant.cap_range(format!("{pattern}:{operation}"), "amount", *min, *max);
+    }
+    let mut tokens = vec![grant.mint(&root).unwrap()];
+    for (i, (plan, bind)) in plans.iter().enumerate() {
+        let parent = tokens.last().unwrap();
+        let mut hop = Hop::to(format!("agent-{}", i + 1)).ttl(Duration::from_secs(plan.ttl));
+        for (index, _, _) in &plan.rights {
+            let held = &parent.chain().blocks[0].rights;
+            let base = &held[index.index(held.len())];
+            hop = hop.right(base.resource.as_str(), base.operation.as_str());
+        }
+        let next = KeyPair::generate();
+        if *bind {
+            hop = hop.agent_key(next.public());
+        }
+        let holder = keys.last().unwrap();
+        let signer = match parent.chain().holder_key() {
+            Some(_) => Some(holder),
+            None if plan.signed => Some(holder),
+            None => None,
+        };
+        match parent.delegate(&hop, signer) {
+            Ok(child) => {
+                tokens.push(child);
+                keys.push(next);
+            }
+            Err(
+                Error::RightNotHeld { .. }
+                | Error::DepthExceeded { .. }
+                | Error::TtlExceedsParent { .. },
+            ) => {}
+            Err(other) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    let last = tokens.last().unwrap();
+    let mut last = last.clone();
+    if ending.0 {
+        let right = &last.chain().blocks.last().unwrap().rights[0];
+        let resource = match right.resource.prefix() {
+            Some(prefix) => format!("{prefix}x"),
+            None => right.resource.as_str().to_owned(),
+        };
+        let operation = right.operation.clone();
+        match last.narrow(&resource, &operation, Duration::from_secs(1)) {
+            Ok(narrowed) => {
+                last = narrowed;
+                tokens.push(last.clone());
+            }
+            Err(Error::TtlExceedsParent { .. }) => {}
+            Err(other) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    if ending.1 {
+        tokens.push(last.attest(&KeyPair::generate(), "approved").unwrap());
+    }
+    Built { root, tokens }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Writing a block and reading it back have one definition: the chain
+    /// the builder produced is, block by block, the chain read from the
+    /// token's bytes (verified, and inspected).
+    #[test]
+    fn the_chain_read_back_is_the_chain_built(
+        rights in grant_rights(),
+        caps in prop::collection::vec(cap_plan(), 0..3),
+        plans in prop::collection::vec((hop_plan(), any::<bool>()), 0..4),
+        bind_first in any::<bool>(),
+        ending in (any::<bool>(), any::<bool>()),
+    ) {
+        let built = build_keyed(&rights, &caps, &plans, bind_first, ending);
+        let root = built.root.public();
+        for token in &built.tokens {
+            let bytes = token.to_bytes().unwrap();
+            let read = Token::verify_bytes(&bytes, &root).unwrap();
+            let inspected = agentcap::inspect(&token.to_base64().unwrap(), Some(&root)).unwrap();
+            prop_assert_eq!(read.chain().blocks.len(), token.chain().blocks.len());
+            for (built_block, read_block) in token.chain().blocks.iter().zip(&read.chain().blocks) {
+                prop_assert_eq!(built_block, read_block);
+            }
+            prop_assert_eq!(read.chain(), token.chain());
+            prop_assert_eq!(&inspected, token.chain());
         }
     }
 }

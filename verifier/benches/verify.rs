@@ -7,9 +7,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use agentcap::{Grant, Hop, KeyPair, vocabulary};
+use agentcap::{Grant, Hop, KeyPair};
 use agentcap_revocation::{RevocationState, RevocationStateConfig, RevocationStore};
 use agentcap_verifier::{AccessRequest, AgentcapLayer, NoAudit, Verifier, tool_server};
+use biscuit_auth::builder::Term;
 use biscuit_auth::{AuthorizerBuilder, Biscuit};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -57,12 +58,20 @@ fn raw_authorize(token: &str, root: &biscuit_auth::PublicKey) {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let mut builder = AuthorizerBuilder::new().set_limits(agentcap_verifier::DEFAULT_LIMITS);
-    for fact in vocabulary::request_facts("flights/lis/x", "read", now, &[]) {
-        builder = builder.fact(fact).unwrap();
-    }
-    let mut authorizer = builder
-        .policy(vocabulary::allow_all_policy())
+    let limits = agentcap_verifier::DEFAULT_LIMITS;
+    let limits = biscuit_auth::AuthorizerLimits {
+        max_facts: limits.max_facts,
+        max_iterations: limits.max_iterations,
+        max_time: limits.max_time,
+    };
+    let params = std::collections::HashMap::from([("now".to_owned(), Term::Date(now))]);
+    let mut authorizer = AuthorizerBuilder::new()
+        .set_limits(limits)
+        .code_with_params(
+            r#"resource("flights/lis/x"); operation("read"); time({now}); allow if true;"#,
+            params,
+            std::collections::HashMap::new(),
+        )
         .unwrap()
         .build(&biscuit)
         .unwrap();

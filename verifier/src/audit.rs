@@ -16,6 +16,7 @@ use crate::decision::{Decision, rfc3339};
 /// proven, no agents, no ids).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AuditRecord {
     /// When the decision was taken (RFC 3339, UTC).
     pub time: String,

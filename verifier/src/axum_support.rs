@@ -12,15 +12,15 @@ use crate::middleware::{AuthorizedDelegation, problem_response};
 /// e.g. on a route the layer does not cover.
 ///
 /// ```no_run
-/// use agentcap_verifier::Delegation;
-/// async fn handler(Delegation(delegation): Delegation) -> String {
+/// use agentcap_verifier::Authorized;
+/// async fn handler(Authorized(delegation): Authorized) -> String {
 ///     format!("{} via {}", delegation.user(), delegation.agents().join(" → "))
 /// }
 /// ```
 #[derive(Debug, Clone)]
-pub struct Delegation(pub AuthorizedDelegation);
+pub struct Authorized(pub AuthorizedDelegation);
 
-impl<S: Send + Sync> FromRequestParts<S> for Delegation {
+impl<S: Send + Sync> FromRequestParts<S> for Authorized {
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -31,7 +31,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Delegation {
             .extensions
             .get::<AuthorizedDelegation>()
             .cloned()
-            .map(Delegation)
+            .map(Authorized)
             .ok_or_else(|| {
                 let decision = Decision::new(
                     Reason::MissingToken,

@@ -7,11 +7,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentcap::PublicKey;
-use agentcap::vocabulary;
+use agentcap::{EvaluationLimits, PolicyError, PublicKey, ServicePolicies};
 use agentcap_revocation::RevocationState;
-use biscuit_auth::builder::Policy;
-use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits};
 
 use crate::cache::TokenCache;
 use crate::replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache};
@@ -19,11 +16,8 @@ use crate::verifier::{Inner, Verifier};
 
 /// Datalog run limits that hold on a loaded host (biscuit-auth's default
 /// of 1 ms does not): 10,000 facts, 1,000 iterations, 50 ms.
-pub const DEFAULT_LIMITS: AuthorizerLimits = AuthorizerLimits {
-    max_facts: 10_000,
-    max_iterations: 1_000,
-    max_time: Duration::from_millis(50),
-};
+pub const DEFAULT_LIMITS: EvaluationLimits =
+    EvaluationLimits::new(10_000, 1_000, Duration::from_millis(50));
 
 /// Default largest token accepted: 64 KiB of base64.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 64 * 1024;
@@ -90,7 +84,7 @@ pub struct VerifierBuilder {
     revocation: Option<Option<Arc<RevocationState>>>,
     policy_sources: Vec<String>,
     policy_error: Option<ConfigError>,
-    limits: Option<AuthorizerLimits>,
+    limits: Option<EvaluationLimits>,
     clock_skew: Option<Duration>,
     max_token_bytes: Option<usize>,
     max_depth: Option<u32>,
@@ -149,7 +143,7 @@ impl VerifierBuilder {
     }
 
     /// Datalog run limits (default: [`DEFAULT_LIMITS`]).
-    pub fn limits(mut self, limits: AuthorizerLimits) -> Self {
+    pub fn limits(mut self, limits: EvaluationLimits) -> Self {
         self.limits = Some(limits);
         self
     }
@@ -235,33 +229,12 @@ impl VerifierBuilder {
         }
         let revocation = self.revocation.ok_or(ConfigError::NoRevocation)?;
         let limits = self.limits.unwrap_or(DEFAULT_LIMITS);
-        let mut template = AuthorizerBuilder::new().set_limits(limits.clone());
-        let mut policies: Vec<String> = Vec::new();
-        if self.policy_sources.is_empty() {
-            let policy = vocabulary::allow_all_policy();
-            policies.push(policy.to_string());
-            template = template
-                .policy(policy)
-                .map_err(|e| ConfigError::InvalidPolicy(e.to_string()))?;
-        } else {
-            for source in &self.policy_sources {
-                template = template
-                    .code(source)
-                    .map_err(|e| ConfigError::InvalidPolicy(e.to_string()))?;
-            }
-            let (_, _, _, parsed) = template
-                .clone()
-                .build_unauthenticated()
-                .map_err(|e| ConfigError::InvalidPolicy(e.to_string()))?
-                .dump();
-            if !parsed
-                .iter()
-                .any(|p| p.kind == biscuit_auth::builder::PolicyKind::Allow)
-            {
-                return Err(ConfigError::NoAllowPolicy);
-            }
-            policies = parsed.iter().map(Policy::to_string).collect();
-        }
+        let policies =
+            ServicePolicies::parse(&self.policy_sources, limits).map_err(|error| match error {
+                PolicyError::NoAllow => ConfigError::NoAllowPolicy,
+                PolicyError::Invalid(detail) => ConfigError::InvalidPolicy(detail),
+                other => ConfigError::InvalidPolicy(other.to_string()),
+            })?;
         let cache_bytes = self.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES);
         if cache_bytes == 0 {
             return Err(ConfigError::ZeroLimit("cache bytes"));
@@ -270,7 +243,7 @@ impl VerifierBuilder {
         if clock_skew > MAX_CLOCK_SKEW {
             return Err(ConfigError::ClockSkewTooLarge);
         }
-        if limits.max_time.is_zero() || limits.max_facts == 0 || limits.max_iterations == 0 {
+        if !limits.is_usable() {
             return Err(ConfigError::ZeroLimit("run limits"));
         }
         if self.holder_proof_max_age.is_some_and(|age| age.is_zero()) {
@@ -288,7 +261,6 @@ impl VerifierBuilder {
             inner: Arc::new(Inner {
                 roots: self.roots,
                 revocation,
-                template,
                 policies,
                 clock_skew,
                 max_token_bytes,

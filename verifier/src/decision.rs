@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use agentcap::display::{escape, escape_join};
-use agentcap::{Chain, CheckRole};
+use agentcap::{Chain, CheckRole, FailedCheck};
 use serde::Serialize;
 
 /// Why a request was allowed or denied. The codes ([`Reason::code`]) are
@@ -116,30 +116,27 @@ impl Reason {
     ];
 }
 
-/// A check that failed, with where it came from and what it enforces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailedCheck {
-    /// The token block that carried it; `None` for a check of the service's policy.
-    pub block: Option<usize>,
-    /// Its position in that block (or in the service's policy).
-    pub check: usize,
-    /// What it enforces, when agentcap recognises it.
-    #[serde(serialize_with = "serialize_role")]
-    pub role: Option<CheckRole>,
-}
-
-fn serialize_role<S: serde::Serializer>(role: &Option<CheckRole>, s: S) -> Result<S::Ok, S::Error> {
-    match role {
-        None => s.serialize_none(),
-        Some(CheckRole::Expiry) => s.serialize_str("expiry"),
-        Some(CheckRole::Rights) => s.serialize_str("rights"),
-        Some(CheckRole::Cap(_)) => s.serialize_str("cap"),
-        Some(CheckRole::Other) => s.serialize_str("other"),
+/// Serializes failed checks as `{block, check, role}` with the role's name.
+fn serialize_failed_checks<S: serde::Serializer>(
+    checks: &[FailedCheck],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Shown {
+        block: Option<usize>,
+        check: usize,
+        role: Option<&'static str>,
     }
+    s.collect_seq(checks.iter().map(|c| Shown {
+        block: c.block,
+        check: c.check,
+        role: c.role.map(CheckRole::as_str),
+    }))
 }
 
 /// The state of the revocation list a decision used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RevocationInfo {
     /// Sequence number of the list.
     pub sequence: Option<u64>,
@@ -154,6 +151,7 @@ pub struct RevocationInfo {
 
 /// The verifier's answer for one request.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Decision {
     /// Why: `Allowed` or the reason for the denial.
     pub reason: Reason,
@@ -169,6 +167,7 @@ pub struct Decision {
     /// For `TooComplex`: the block over budget.
     pub complex_block: Option<usize>,
     /// For `PolicyDenied`: the checks that failed.
+    #[serde(serialize_with = "serialize_failed_checks")]
     pub failed_checks: Vec<FailedCheck>,
     /// The service policy that matched (its index and text), if any.
     pub matched_policy: Option<(usize, String)>,

@@ -21,7 +21,7 @@
 //! `application/problem+json` body. Every decision goes to an
 //! [`AuditSink`]; [`JsonLinesAuditSink`] appends JSON lines.
 //!
-//! With the `axum` feature: the [`Delegation`] extractor and an example
+//! With the `axum` feature: the [`Authorized`] extractor (the handler's [`AuthorizedDelegation`]) and an example
 //! [`tool_server`].
 //!
 //! ```
@@ -73,19 +73,20 @@ mod request;
 pub mod tool_server;
 mod verifier;
 
+pub use agentcap::{FactValue, FailedCheck};
 pub use audit::{AuditError, AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
 #[cfg(feature = "axum")]
-pub use axum_support::Delegation;
+pub use axum_support::Authorized;
 pub use builder::{
     ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_TOKEN_BYTES, MAX_CLOCK_SKEW, MAX_REQUEST_FACTS, VerifierBuilder,
 };
-pub use decision::{Decision, FailedCheck, Reason, RevocationInfo};
+pub use decision::{Decision, Reason, RevocationInfo};
 pub use middleware::{
     Agentcap, AgentcapBody, AgentcapLayer, AgentcapRequestBody, AuthorizedDelegation, BearerToken,
     DEFAULT_MAX_BODY_BYTES, ProblemJson, Rejection, ResponseFuture, SIGNATURE_INPUT_HEADER,
     TokenExtractor, UnreadableToken, problem_response, status_for,
 };
 pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache, ReplayError};
-pub use request::{AccessRequest, FactValue, HttpProof, RequestFacts, RestMapping};
+pub use request::{AccessRequest, HttpProof, RequestFacts, RestMapping};
 pub use verifier::Verifier;

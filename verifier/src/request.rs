@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use biscuit_auth::builder::Term;
+use agentcap::{FactValue, Request};
 
-/// A request to authorize: the resource and operation (what token rights
-/// speak of), and for HTTP the method and path, plus named quantities that
-/// caps bound and any custom facts for the service's policies.
+/// A request to authorize at a service: what is asked of the token (an
+/// [`agentcap::Request`]: resource, operation, quantities, time), and what
+/// is the service's own: the HTTP method and path, custom facts for its
+/// policies, and the holder's proof of possession.
 ///
 /// ```
 /// use agentcap_verifier::AccessRequest;
@@ -20,13 +21,10 @@ use biscuit_auth::builder::Term;
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessRequest {
-    pub(crate) resource: String,
-    pub(crate) operation: String,
+    pub(crate) access: Request,
     pub(crate) method: Option<String>,
     pub(crate) path: Option<String>,
-    pub(crate) quantities: Vec<(String, i64)>,
     pub(crate) facts: Vec<(String, FactValue)>,
-    pub(crate) time: Option<SystemTime>,
     pub(crate) holder_proof: Option<HttpProof>,
 }
 
@@ -85,61 +83,15 @@ impl HttpProof {
     }
 }
 
-/// The value of a custom request fact: `name(value)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FactValue {
-    /// A string.
-    Str(String),
-    /// An integer.
-    Int(i64),
-    /// A boolean.
-    Bool(bool),
-}
-
-impl From<&str> for FactValue {
-    fn from(s: &str) -> Self {
-        FactValue::Str(s.to_owned())
-    }
-}
-impl From<String> for FactValue {
-    fn from(s: String) -> Self {
-        FactValue::Str(s)
-    }
-}
-impl From<i64> for FactValue {
-    fn from(n: i64) -> Self {
-        FactValue::Int(n)
-    }
-}
-impl From<bool> for FactValue {
-    fn from(b: bool) -> Self {
-        FactValue::Bool(b)
-    }
-}
-
-impl FactValue {
-    pub(crate) fn term(&self) -> Term {
-        match self {
-            FactValue::Str(s) => Term::Str(s.clone()),
-            FactValue::Int(n) => Term::Integer(*n),
-            FactValue::Bool(b) => Term::Bool(*b),
-        }
-    }
-}
-
 impl AccessRequest {
     /// `operation` on the concrete `resource`.
     pub fn new(resource: impl Into<String>, operation: impl Into<String>) -> Self {
-        AccessRequest {
-            resource: resource.into(),
-            operation: operation.into(),
-            method: None,
-            path: None,
-            quantities: Vec::new(),
-            facts: Vec::new(),
-            time: None,
-            holder_proof: None,
-        }
+        Request::new(resource, operation).into()
+    }
+
+    /// What is asked of the token.
+    pub fn request(&self) -> &Request {
+        &self.access
     }
 
     /// The HTTP method, stated as `method(m)`.
@@ -157,9 +109,7 @@ impl AccessRequest {
     /// A named quantity, stated as `quantity(name, value)`; caps bound it.
     /// Setting a name twice keeps the last value.
     pub fn quantity(mut self, name: impl Into<String>, value: i64) -> Self {
-        let name = name.into();
-        self.quantities.retain(|(n, _)| *n != name);
-        self.quantities.push((name, value));
+        self.access = self.access.quantity(name, value);
         self
     }
 
@@ -180,18 +130,18 @@ impl AccessRequest {
 
     /// The time of the request (default: when it is verified).
     pub fn at(mut self, time: SystemTime) -> Self {
-        self.time = Some(time);
+        self.access = self.access.at(time);
         self
     }
 
     /// The resource requested.
     pub fn resource(&self) -> &str {
-        &self.resource
+        self.access.resource()
     }
 
     /// The operation requested.
     pub fn operation(&self) -> &str {
-        &self.operation
+        self.access.operation()
     }
 
     /// The HTTP method, if any.
@@ -206,7 +156,19 @@ impl AccessRequest {
 
     /// The quantities.
     pub fn quantities(&self) -> &[(String, i64)] {
-        &self.quantities
+        self.access.quantities()
+    }
+}
+
+impl From<Request> for AccessRequest {
+    fn from(access: Request) -> Self {
+        AccessRequest {
+            access,
+            method: None,
+            path: None,
+            facts: Vec::new(),
+            holder_proof: None,
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::axum_support::Delegation;
+use crate::axum_support::Authorized;
 use crate::middleware::AgentcapLayer;
 
 /// The tool server's routes behind `layer`.
@@ -31,7 +31,7 @@ pub fn router(layer: AgentcapLayer) -> Router {
         .layer(layer)
 }
 
-fn served_for(delegation: &Delegation) -> Value {
+fn served_for(delegation: &Authorized) -> Value {
     json!({
         "user": delegation.0.user(),
         "agents": delegation.0.agents(),
@@ -39,7 +39,7 @@ fn served_for(delegation: &Delegation) -> Value {
     })
 }
 
-async fn flights(delegation: Delegation, Path(route): Path<String>) -> Json<Value> {
+async fn flights(delegation: Authorized, Path(route): Path<String>) -> Json<Value> {
     Json(json!({
         "tool": "flight-search",
         "route": route,
@@ -51,7 +51,7 @@ async fn flights(delegation: Delegation, Path(route): Path<String>) -> Json<Valu
     }))
 }
 
-async fn hotels(delegation: Delegation, Path(city): Path<String>) -> Json<Value> {
+async fn hotels(delegation: Authorized, Path(city): Path<String>) -> Json<Value> {
     Json(json!({
         "tool": "hotel-search",
         "city": city,
@@ -65,7 +65,7 @@ struct Charge {
     amount: i64,
 }
 
-async fn charge(delegation: Delegation, Query(charge): Query<Charge>) -> Json<Value> {
+async fn charge(delegation: Authorized, Query(charge): Query<Charge>) -> Json<Value> {
     Json(json!({
         "tool": "payments",
         "charged_eur": charge.amount,
@@ -74,7 +74,7 @@ async fn charge(delegation: Delegation, Query(charge): Query<Charge>) -> Json<Va
     }))
 }
 
-async fn calendar(delegation: Delegation, Path(user): Path<String>) -> Json<Value> {
+async fn calendar(delegation: Authorized, Path(user): Path<String>) -> Json<Value> {
     Json(json!({
         "tool": "calendar",
         "user": user,

@@ -6,44 +6,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use agentcap::vocabulary::{self, fact as token_fact, request as request_fact};
-use agentcap::{Chain, Error as TokenError, PublicKey, ResourcePattern, Token};
+use agentcap::vocabulary::{self, request as request_fact};
+use agentcap::{AuthorizationError, Chain, Error as TokenError, FactValue, PublicKey};
+use agentcap::{ServicePolicies, Token};
 use agentcap_revocation::{CheckError, Freshness, RevocationState, RevocationStatus};
-use biscuit_auth::AuthorizerBuilder;
-use biscuit_auth::builder::Term;
 
 use crate::builder::{MAX_REQUEST_FACTS, VerifierBuilder};
 use crate::cache::{TokenCache, Verified, cache_key, cache_weight};
-use crate::decision::{Decision, FailedCheck, Reason, RevocationInfo};
+use crate::decision::{Decision, Reason, RevocationInfo};
 use crate::replay::ReplayCache;
 use crate::request::AccessRequest;
 
-/// Custom request facts may not use these names: they are the vocabulary's,
-/// the request's and the token's alike.
-const RESERVED_FACTS: &[&str] = &[
-    request_fact::RESOURCE,
-    request_fact::OPERATION,
-    request_fact::TIME,
-    request_fact::QUANTITY,
-    request_fact::METHOD,
-    request_fact::PATH,
-    request_fact::REVOCATION_SEQUENCE,
-    request_fact::REVOCATION_AGE,
-    token_fact::SCHEMA,
-    token_fact::USER,
-    token_fact::TENANT,
-    token_fact::AGENT,
-    token_fact::AGENT_KEY,
-    token_fact::RIGHT,
-    token_fact::CAP,
-    token_fact::ISSUED_AT,
-    token_fact::EXPIRES,
-    token_fact::MAX_DEPTH,
-    token_fact::INTENT,
-    token_fact::HOP,
-    token_fact::NARROWING,
-    token_fact::ATTESTATION,
-];
+/// Why a step of [`Verifier::verify`] denies: the reason and its detail.
+/// Steps that explain more (the expiry, the revoked block, the failed
+/// checks) record it in the decision before denying.
+struct Denial {
+    reason: Reason,
+    detail: Option<String>,
+}
+
+impl Denial {
+    fn new(reason: Reason, detail: Option<String>) -> Self {
+        Denial { reason, detail }
+    }
+}
 
 /// Verifies delegation chains and authorizes requests. Cheap to clone
 /// (shared state behind an `Arc`); safe to share between threads.
@@ -64,8 +50,7 @@ pub struct Verifier {
 pub(crate) struct Inner {
     pub(crate) roots: HashMap<Option<u32>, PublicKey>,
     pub(crate) revocation: Option<Arc<RevocationState>>,
-    pub(crate) template: AuthorizerBuilder,
-    pub(crate) policies: Vec<String>,
+    pub(crate) policies: ServicePolicies,
     pub(crate) clock_skew: Duration,
     pub(crate) max_token_bytes: usize,
     pub(crate) max_depth: u32,
@@ -118,7 +103,7 @@ impl Verifier {
 
     /// The service's policies, as Datalog.
     pub fn policies(&self) -> &[String] {
-        &self.inner.policies
+        self.inner.policies.texts()
     }
 
     /// Verifies `token` (URL-safe base64) and authorizes `request`.
@@ -130,90 +115,94 @@ impl Verifier {
     }
 
     fn decide(&self, token: &str, request: &AccessRequest) -> Decision {
-        let deny = |reason| Decision::new(reason, &request.resource, &request.operation);
-        let inner = &self.inner;
-        if token.is_empty() {
-            return deny(Reason::MissingToken);
+        let mut decision = Decision::new(Reason::Allowed, request.resource(), request.operation());
+        if let Err(denial) = self.run_checks(token, request, &mut decision) {
+            decision.reason = denial.reason;
+            decision.detail = denial.detail;
         }
-        if token.len() > inner.max_token_bytes {
-            let mut d = deny(Reason::Malformed);
-            d.detail = Some(format!("token larger than {} bytes", inner.max_token_bytes));
-            return d;
-        }
-        if let Err(detail) = validate_request(request) {
-            let mut d = deny(Reason::MalformedRequest);
-            d.detail = Some(detail);
-            return d;
-        }
+        decision
+    }
+
+    /// Every check, in order; the first that denies ends the decision.
+    fn run_checks(
+        &self,
+        token: &str,
+        request: &AccessRequest,
+        decision: &mut Decision,
+    ) -> Result<(), Denial> {
+        self.screen(token, request)?;
         let key = cache_key(token);
         let (verified, cached) = match self.cached(&key) {
             Some(hit) => (hit, true),
             None => match self.verify_signatures(token) {
                 Ok(fresh) => (fresh, false),
-                Err(error) => return token_error(error, token, deny),
+                Err(error) => return Err(token_error(error, token, decision)),
             },
         };
-        let mut decision = deny(Reason::Allowed);
         decision.chain = Some(Arc::clone(&verified.chain));
-        let now = request.time.unwrap_or_else(SystemTime::now);
-        // Structure and time: a token refused here is never cached, and a
-        // cached one that has since expired leaves the cache. A cached token
-        // passed the structural rules when it entered: only time is new.
-        let structure = if cached {
-            Ok(())
-        } else {
-            self.check_structure(&verified.chain)
-        };
-        if let Err((reason, detail)) =
-            structure.and_then(|()| self.check_time(&verified.chain, now))
-        {
-            decision.reason = reason;
-            decision.detail = detail;
-            if reason == Reason::Expired {
-                decision.expired_at = verified.chain.expires_at();
-            }
-            if cached && let Ok(mut cache) = inner.cache.lock() {
+        let now = request.request().time().unwrap_or_else(SystemTime::now);
+        // A token refused here is never cached, and a cached one that has
+        // since expired leaves the cache.
+        if let Err(denial) = self.check_token(&verified.chain, cached, now, decision) {
+            if cached && let Ok(mut cache) = self.inner.cache.lock() {
                 cache.remove(&key);
             }
-            return decision;
+            return Err(denial);
         }
-        if let Err((reason, detail)) = self.check_holder_proof(&verified.chain, token, request, now)
-        {
-            decision.reason = reason;
-            decision.detail = detail;
-            return decision;
-        }
-        if !self.check_revocation(&verified, request, now, &mut decision) {
-            return decision;
-        }
-        if !cached && let Ok(mut cache) = inner.cache.lock() {
+        self.check_holder_proof(&verified.chain, token, request, now)?;
+        self.check_revocation(&verified, request, now, decision)?;
+        if !cached && let Ok(mut cache) = self.inner.cache.lock() {
             cache.insert(key, Arc::clone(&verified));
         }
         // Negative quantities pass only where a cap of the grant allows them.
-        if let Err(error) = verified.chain.check_quantities(
-            &request.resource,
-            &request.operation,
-            &request.quantities,
-        ) {
-            decision.reason = Reason::PolicyDenied;
-            decision.detail = Some(error.to_string());
-            return decision;
+        let access = request.request();
+        verified
+            .chain
+            .check_quantities(access.resource(), access.operation(), access.quantities())
+            .map_err(|error| Denial::new(Reason::PolicyDenied, Some(error.to_string())))?;
+        self.authorize(&verified.token, request, now, decision)
+    }
+
+    /// What needs no token: a token is present and not too large, and the
+    /// request can be authorized as given.
+    fn screen(&self, token: &str, request: &AccessRequest) -> Result<(), Denial> {
+        if token.is_empty() {
+            return Err(Denial::new(Reason::MissingToken, None));
         }
-        // Datalog sees the time less the skew, as the expiry check did.
-        let effective_now = now.checked_sub(inner.clock_skew).unwrap_or(now);
-        self.authorize(
-            &verified.token,
-            &verified.chain,
-            request,
-            effective_now,
-            &mut decision,
-        );
-        decision
+        let max = self.inner.max_token_bytes;
+        if token.len() > max {
+            let detail = format!("token larger than {max} bytes");
+            return Err(Denial::new(Reason::Malformed, Some(detail)));
+        }
+        validate_request(request)
+            .map_err(|detail| Denial::new(Reason::MalformedRequest, Some(detail)))
+    }
+
+    /// The token's structure (unless it passed on entering the cache) and
+    /// time, with the clock skew applied both ways.
+    fn check_token(
+        &self,
+        chain: &Chain,
+        cached: bool,
+        now: SystemTime,
+        decision: &mut Decision,
+    ) -> Result<(), Denial> {
+        if !cached {
+            self.check_structure(chain)?;
+        }
+        match chain.check_time(now, self.inner.clock_skew) {
+            Ok(()) => Ok(()),
+            Err(TokenError::Expired { expired_at }) => {
+                decision.expired_at = Some(expired_at);
+                Err(Denial::new(Reason::Expired, None))
+            }
+            Err(error) => Err(Denial::new(Reason::Malformed, Some(error.to_string()))),
+        }
     }
 
     /// The rules Datalog cannot express: depth (the token's and this
     /// service's maximum) and holder binding. They depend on the token alone.
-    fn check_structure(&self, chain: &Chain) -> Result<(), (Reason, Option<String>)> {
+    fn check_structure(&self, chain: &Chain) -> Result<(), Denial> {
         let inner = &self.inner;
         if let Err(error) = chain.validate() {
             let reason = match error {
@@ -223,36 +212,16 @@ impl Verifier {
                 }
                 _ => Reason::Malformed,
             };
-            return Err((reason, Some(error.to_string())));
+            return Err(Denial::new(reason, Some(error.to_string())));
         }
         if chain.depth() > inner.max_depth {
-            return Err((
+            return Err(Denial::new(
                 Reason::DepthExceeded,
                 Some(format!(
                     "delegation depth {} exceeds this service's maximum of {}",
                     chain.depth(),
                     inner.max_depth
                 )),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Expiry and issue date, with the clock skew applied both ways: a
-    /// clock behind ours for expiries, one ahead of ours for issue dates.
-    fn check_time(&self, chain: &Chain, now: SystemTime) -> Result<(), (Reason, Option<String>)> {
-        let inner = &self.inner;
-        if let Some(expires_at) = chain.expires_at()
-            && now.checked_sub(inner.clock_skew).unwrap_or(now) > expires_at
-        {
-            return Err((Reason::Expired, None));
-        }
-        if let Some(latest) = now.checked_add(inner.clock_skew)
-            && chain.issued_at > latest
-        {
-            return Err((
-                Reason::Malformed,
-                Some("the grant is dated in the future".to_owned()),
             ));
         }
         Ok(())
@@ -267,7 +236,7 @@ impl Verifier {
         token: &str,
         request: &AccessRequest,
         now: SystemTime,
-    ) -> Result<(), (Reason, Option<String>)> {
+    ) -> Result<(), Denial> {
         let inner = &self.inner;
         let Some(max_age) = inner.holder_proof_max_age else {
             return Ok(());
@@ -276,7 +245,7 @@ impl Verifier {
             if inner.allow_bearer_leaves {
                 return Ok(());
             }
-            return Err((
+            return Err(Denial::new(
                 Reason::HolderProofMissing,
                 Some(
                     "the token's holder has no key (a bearer token); this service requires proofs"
@@ -284,12 +253,12 @@ impl Verifier {
                 ),
             ));
         };
-        let invalid = |detail: &str| (Reason::HolderProofInvalid, Some(detail.to_owned()));
+        let invalid = |detail: String| Denial::new(Reason::HolderProofInvalid, Some(detail));
         let Some(proof) = &request.holder_proof else {
-            return Err((Reason::HolderProofMissing, None));
+            return Err(Denial::new(Reason::HolderProofMissing, None));
         };
         if !inner.audience.is_empty() && !inner.audience.contains(&proof.authority) {
-            return Err(invalid("the proof is for another service"));
+            return Err(invalid("the proof is for another service".to_owned()));
         }
         let covered = agentcap::ProofRequest {
             method: &proof.method,
@@ -309,7 +278,7 @@ impl Verifier {
             max_age,
             inner.clock_skew,
         )
-        .map_err(|error| (Reason::HolderProofInvalid, Some(error.to_string())))?;
+        .map_err(|error| invalid(error.to_string()))?;
         inner
             .replay
             .check_and_remember(
@@ -318,154 +287,94 @@ impl Verifier {
                 verified.replay_until,
                 now,
             )
-            .map_err(|error| (Reason::HolderProofInvalid, Some(error.to_string())))
+            .map_err(|error| invalid(error.to_string()))
     }
 
-    /// Checks every block's revocation id; false when the decision is made
-    /// (revoked, or no usable list).
+    /// Checks every block's revocation id against a usable list, and
+    /// records the list consulted in the decision.
     fn check_revocation(
         &self,
         verified: &Verified,
         request: &AccessRequest,
         now: SystemTime,
         decision: &mut Decision,
-    ) -> bool {
+    ) -> Result<(), Denial> {
         let Some(state) = &self.inner.revocation else {
-            return true;
+            return Ok(());
         };
         let ids = verified.token.revocation_ids();
-        match state.check(&ids, now) {
-            Ok(check) => {
-                decision.revocation = Some(RevocationInfo {
-                    sequence: check.sequence,
-                    age_seconds: check.age.map(|a| a.as_secs()),
-                    stale: !matches!(check.freshness, Freshness::Fresh),
-                    failed_open: check.failed_open,
-                });
-                if let RevocationStatus::Revoked { block_index, .. } = check.status {
-                    decision.reason = Reason::Revoked;
-                    decision.revoked_block = Some(block_index);
-                    return false;
-                }
-                if check.failed_open {
-                    tracing::warn!(
-                        user = %verified.chain.user,
-                        resource = %request.resource,
-                        "authorizing with an expired revocation list (fail-open configured)"
-                    );
-                }
-                true
-            }
-            Err(error) => {
-                decision.reason = Reason::RevocationListStale;
-                decision.detail = Some(match error {
-                    CheckError::NoList => "no revocation list has been received".to_owned(),
-                    other => other.to_string(),
-                });
-                false
-            }
+        let check = state.check(&ids, now).map_err(|error| {
+            let detail = match error {
+                CheckError::NoList => "no revocation list has been received".to_owned(),
+                other => other.to_string(),
+            };
+            Denial::new(Reason::RevocationListStale, Some(detail))
+        })?;
+        decision.revocation = Some(RevocationInfo {
+            sequence: check.sequence,
+            age_seconds: check.age.map(|a| a.as_secs()),
+            stale: !matches!(check.freshness, Freshness::Fresh),
+            failed_open: check.failed_open,
+        });
+        if let RevocationStatus::Revoked { block_index, .. } = check.status {
+            decision.revoked_block = Some(block_index);
+            return Err(Denial::new(Reason::Revoked, None));
         }
+        if check.failed_open {
+            tracing::warn!(
+                user = %verified.chain.user,
+                resource = %request.resource(),
+                "authorizing with an expired revocation list (fail-open configured)"
+            );
+        }
+        Ok(())
     }
 
+    /// The Datalog authorization with the service's policies; records the
+    /// policy that matched and the checks that failed.
     fn authorize(
         &self,
         token: &Token,
-        chain: &Chain,
         request: &AccessRequest,
         now: SystemTime,
         decision: &mut Decision,
-    ) {
-        let Some(biscuit) = token.biscuit() else {
-            decision.reason = Reason::Malformed;
-            return;
-        };
-        let seconds = agentcap::unix_time::to_unix(now);
-        let mut facts = vocabulary::request_facts(
-            &request.resource,
-            &request.operation,
-            seconds,
-            &request.quantities,
+    ) -> Result<(), Denial> {
+        let extra = extra_facts(request, decision.revocation.as_ref());
+        let inner = &self.inner;
+        let outcome = token.authorize(
+            request.request(),
+            now,
+            inner.clock_skew,
+            extra,
+            &inner.policies,
         );
-        if let Some(method) = &request.method {
-            facts.push(vocabulary::fact(
-                request_fact::METHOD,
-                vec![Term::Str(method.clone())],
-            ));
-        }
-        if let Some(path) = &request.path {
-            facts.push(vocabulary::fact(
-                request_fact::PATH,
-                vec![Term::Str(path.clone())],
-            ));
-        }
-        if let Some(revocation) = &decision.revocation {
-            if let Some(sequence) = revocation.sequence {
-                facts.push(vocabulary::fact(
-                    request_fact::REVOCATION_SEQUENCE,
-                    vec![Term::Integer(i64::try_from(sequence).unwrap_or(i64::MAX))],
-                ));
-            }
-            if let Some(age) = revocation.age_seconds {
-                facts.push(vocabulary::fact(
-                    request_fact::REVOCATION_AGE,
-                    vec![Term::Integer(i64::try_from(age).unwrap_or(i64::MAX))],
-                ));
-            }
-        }
-        for (name, value) in &request.facts {
-            facts.push(vocabulary::fact(name, vec![value.term()]));
-        }
-        let mut builder = self.inner.template.clone();
-        for fact in facts {
-            builder = match builder.fact(fact) {
-                Ok(b) => b,
-                Err(error) => {
-                    decision.reason = Reason::Malformed;
-                    decision.detail = Some(error.to_string());
-                    return;
-                }
-            };
-        }
-        let mut authorizer = match builder.build(biscuit) {
-            Ok(a) => a,
-            Err(error) => {
-                decision.reason = Reason::Malformed;
-                decision.detail = Some(error.to_string());
-                return;
-            }
-        };
-        use biscuit_auth::error::{Logic, Token as BiscuitError};
-        match authorizer.authorize() {
+        match outcome {
             Ok(index) => {
-                decision.reason = Reason::Allowed;
                 decision.matched_policy = self.policy(index);
+                Ok(())
             }
-            Err(BiscuitError::FailedLogic(Logic::Unauthorized { policy, checks })) => {
-                decision.reason = Reason::PolicyDenied;
-                decision.failed_checks = failed_checks(chain, &checks);
-                let index = match policy {
-                    biscuit_auth::error::MatchedPolicy::Allow(i)
-                    | biscuit_auth::error::MatchedPolicy::Deny(i) => i,
-                };
-                decision.matched_policy = self.policy(index);
+            Err(AuthorizationError::Denied {
+                failed_checks,
+                policy,
+            }) => {
+                decision.failed_checks = failed_checks;
+                decision.matched_policy = policy.and_then(|i| self.policy(i));
+                Err(Denial::new(Reason::PolicyDenied, None))
             }
-            Err(BiscuitError::FailedLogic(Logic::NoMatchingPolicy { checks })) => {
-                decision.reason = Reason::PolicyDenied;
-                decision.failed_checks = failed_checks(chain, &checks);
+            Err(AuthorizationError::RunLimit(limit)) => {
+                let detail = format!("authorization exceeded its run limits: {limit}");
+                Err(Denial::new(Reason::LimitsExceeded, Some(detail)))
             }
-            Err(BiscuitError::RunLimit(limit)) => {
-                decision.reason = Reason::LimitsExceeded;
-                decision.detail = Some(format!("authorization exceeded its run limits: {limit}"));
+            Err(AuthorizationError::Unusable(detail)) => {
+                Err(Denial::new(Reason::Malformed, Some(detail)))
             }
-            Err(error) => {
-                decision.reason = Reason::PolicyDenied;
-                decision.detail = Some(error.to_string());
-            }
+            Err(other) => Err(Denial::new(Reason::PolicyDenied, Some(other.to_string()))),
         }
     }
 
     fn policy(&self, index: usize) -> Option<(usize, String)> {
-        self.inner.policies.get(index).map(|p| (index, p.clone()))
+        let texts = self.inner.policies.texts();
+        texts.get(index).map(|p| (index, p.clone()))
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Arc<Verified>> {
@@ -493,82 +402,70 @@ impl Verifier {
     }
 }
 
-/// The denial for a token that cannot be read or verified.
-fn token_error(error: TokenError, token: &str, deny: impl Fn(Reason) -> Decision) -> Decision {
-    let mut decision = match &error {
-        TokenError::UnknownRootKey(id) => {
-            let mut d = deny(Reason::UnknownRootKey);
-            d.detail = Some(match id {
-                Some(id) => format!("root key id {id}"),
-                None => "no root key id".to_owned(),
-            });
-            d
-        }
-        TokenError::InvalidSignature => deny(Reason::BadSignature),
-        TokenError::TooComplex { block, reason } => {
-            let mut d = deny(Reason::TooComplex);
-            d.complex_block = Some(*block);
-            d.detail = Some(reason.clone());
-            d
-        }
-        other => {
-            let mut d = deny(Reason::Malformed);
-            d.detail = Some(other.to_string());
-            d
-        }
-    };
-    // Show what the token claims, unverified, to help explain; inspecting
-    // decodes only (no Datalog). A token over budget would be refused again:
-    // not decoded twice.
-    if decision.reason != Reason::TooComplex {
-        decision.chain = agentcap::inspect(token, None).ok().map(Arc::new);
+/// The facts the service adds to the request's: HTTP method and path, the
+/// revocation list consulted, and the request's custom facts.
+fn extra_facts<'a>(
+    request: &'a AccessRequest,
+    revocation: Option<&RevocationInfo>,
+) -> Vec<(&'a str, FactValue)> {
+    let mut facts = Vec::with_capacity(4 + request.facts.len());
+    if let Some(method) = &request.method {
+        facts.push((request_fact::METHOD, FactValue::Str(method.clone())));
     }
-    decision
+    if let Some(path) = &request.path {
+        facts.push((request_fact::PATH, FactValue::Str(path.clone())));
+    }
+    let int = |n: u64| FactValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    if let Some(sequence) = revocation.and_then(|r| r.sequence) {
+        facts.push((request_fact::REVOCATION_SEQUENCE, int(sequence)));
+    }
+    if let Some(age) = revocation.and_then(|r| r.age_seconds) {
+        facts.push((request_fact::REVOCATION_AGE, int(age)));
+    }
+    facts.extend(request.facts.iter().map(|(n, v)| (n.as_str(), v.clone())));
+    facts
 }
 
-fn validate_request(request: &AccessRequest) -> Result<(), String> {
-    ResourcePattern::exact(&request.resource).map_err(|e| e.to_string())?;
-    if request.operation.is_empty() || request.operation.len() > agentcap::MAX_VALUE_BYTES {
-        return Err("the operation must be 1 to 1024 bytes".to_owned());
+/// The denial for a token that cannot be read or verified; the decision
+/// shows what the token claims, unverified, to help explain.
+fn token_error(error: TokenError, token: &str, decision: &mut Decision) -> Denial {
+    let denial = match error {
+        TokenError::UnknownRootKey(id) => Denial::new(
+            Reason::UnknownRootKey,
+            Some(match id {
+                Some(id) => format!("root key id {id}"),
+                None => "no root key id".to_owned(),
+            }),
+        ),
+        TokenError::InvalidSignature => Denial::new(Reason::BadSignature, None),
+        TokenError::TooComplex { block, reason } => {
+            decision.complex_block = Some(block);
+            Denial::new(Reason::TooComplex, Some(reason))
+        }
+        other => Denial::new(Reason::Malformed, Some(other.to_string())),
+    };
+    // Inspecting decodes only (no Datalog). A token over budget would be
+    // refused again: not decoded twice.
+    if denial.reason != Reason::TooComplex {
+        decision.chain = agentcap::inspect(token, None).ok().map(Arc::new);
     }
-    if request.quantities.len() + request.facts.len() > MAX_REQUEST_FACTS {
+    denial
+}
+
+/// The request as the service may authorize it: what is asked is valid
+/// ([`agentcap::Request::validate`]), and the service's own additions are
+/// few and do not use the vocabulary's names.
+fn validate_request(request: &AccessRequest) -> Result<(), String> {
+    request.request().validate().map_err(|e| e.to_string())?;
+    if request.quantities().len() + request.facts.len() > MAX_REQUEST_FACTS {
         return Err(format!(
             "more than {MAX_REQUEST_FACTS} quantities and custom facts"
         ));
     }
-    for (name, _) in &request.quantities {
-        if name.is_empty() || name.len() > agentcap::MAX_VALUE_BYTES {
-            return Err("a quantity name must be 1 to 1024 bytes".to_owned());
-        }
-    }
     for (name, _) in &request.facts {
-        if RESERVED_FACTS.contains(&name.as_str()) || name.is_empty() {
+        if vocabulary::RESERVED.contains(&name.as_str()) || name.is_empty() {
             return Err(format!("custom fact name {name:?} is reserved or empty"));
         }
     }
     Ok(())
-}
-
-fn failed_checks(chain: &Chain, checks: &[biscuit_auth::error::FailedCheck]) -> Vec<FailedCheck> {
-    checks
-        .iter()
-        .map(|check| match check {
-            biscuit_auth::error::FailedCheck::Block(b) => {
-                let block = b.block_id as usize;
-                let index = b.check_id as usize;
-                FailedCheck {
-                    block: Some(block),
-                    check: index,
-                    role: chain
-                        .block(block)
-                        .and_then(|blk| blk.checks.get(index).copied()),
-                }
-            }
-            biscuit_auth::error::FailedCheck::Authorizer(a) => FailedCheck {
-                block: None,
-                check: a.check_id as usize,
-                role: None,
-            },
-        })
-        .collect()
 }

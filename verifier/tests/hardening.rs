@@ -409,6 +409,51 @@ fn clock_skew_is_bounded_and_applied_both_ways() {
     assert!(matches!(refused, Err(ConfigError::ClockSkewTooLarge)));
 }
 
+#[test]
+fn a_request_for_the_wildcard_operation_is_malformed() {
+    // A request names one operation: `*` is refused before the token is
+    // looked at, as the local check refuses it (agentcap::Request::validate).
+    let root = KeyPair::generate();
+    let token = grant(&root).to_base64().unwrap();
+    let decision = verifier(&root).verify(&token, &AccessRequest::new("flights/x", "*"));
+    assert_eq!(decision.reason, Reason::MalformedRequest);
+    let decision = verifier(&root).verify(&token, &AccessRequest::new("flights/x", "read"));
+    assert!(decision.allowed());
+}
+
+#[test]
+fn unusable_configurations_are_refused() {
+    let root = KeyPair::generate();
+    let base = || {
+        Verifier::builder()
+            .root_key(None, root.public())
+            .without_revocation()
+    };
+    let zero =
+        |build: Result<Verifier, ConfigError>| matches!(build, Err(ConfigError::ZeroLimit(_)));
+    let limits = [
+        agentcap::EvaluationLimits::new(0, 10, Duration::from_millis(10)),
+        agentcap::EvaluationLimits::new(10, 0, Duration::from_millis(10)),
+        agentcap::EvaluationLimits::new(10, 10, Duration::ZERO),
+    ];
+    for limit in limits {
+        assert!(zero(base().limits(limit).build()), "{limit:?}");
+    }
+    assert!(zero(base().cache_bytes(0).build()));
+    assert!(zero(base().replay_cache_capacity(0).build()));
+    assert!(zero(base().max_token_bytes(0).build()));
+    assert!(zero(base().require_holder_proof(Duration::ZERO).build()));
+    assert!(matches!(
+        base().policy("deny if true;").build(),
+        Err(ConfigError::NoAllowPolicy)
+    ));
+    assert!(matches!(
+        base().policy("allow if").build(),
+        Err(ConfigError::InvalidPolicy(_))
+    ));
+    assert!(base().build().is_ok());
+}
+
 #[tokio::test]
 async fn denials_tell_the_client_the_reason_and_block_but_not_the_policy() {
     let root = KeyPair::generate();

@@ -386,11 +386,11 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
     let tight = world
         .verifier()
         .policy("seen($r) <- resource($r); allow if seen($r);")
-        .limits(biscuit_auth::AuthorizerLimits {
-            max_facts: 1000,
-            max_iterations: 1,
-            max_time: Duration::from_secs(1),
-        })
+        .limits(agentcap::EvaluationLimits::new(
+            1000,
+            1,
+            Duration::from_secs(1),
+        ))
         .build()
         .unwrap();
     let tight = Server::start(tight, no_audit()).await;

@@ -233,6 +233,7 @@ fn signer_text(block: &ChainBlock) -> (String, &'static str) {
             "?",
         ),
         Signer::Key { key, .. } => (format!("key {}", short_key(key)), proven(true)),
+        _ => ("another signer".to_owned(), "?"),
     }
 }
 
@@ -349,6 +350,7 @@ fn signer_json(signer: &Signer) -> Value {
         Signer::Key { key, is_delegator } => {
             json!({"kind": "key", "key": key.to_string(), "is_delegator": is_delegator})
         }
+        _ => json!({"kind": "other"}),
     }
 }
 

@@ -1,0 +1,218 @@
+//! A token's public wire schema (biscuit-auth's `format::schema` protobuf
+//! messages), decoded far enough to read agentcap's facts and recognise its
+//! checks, with symbols resolved exactly as biscuit-auth resolves them.
+//! Printed Datalog is never parsed.
+
+use biscuit_auth::format::schema;
+use prost::Message;
+
+use crate::error::Error;
+
+/// The symbol table of first-party blocks, which accumulates block by block.
+#[derive(Default)]
+pub(super) struct Symbols {
+    shared: Vec<String>,
+    /// The evaluation budget, checked as each block is decoded.
+    pub(super) budget: crate::budget::Budget,
+}
+
+/// The name of symbol `i`: from biscuit-auth's fixed table below
+/// [`SYMBOL_OFFSET`], else from the block's (or the shared) table.
+fn symbol_name<'a>(
+    defaults: &'a biscuit_auth::datalog::SymbolTable,
+    table: &'a [String],
+    i: u64,
+) -> Option<&'a str> {
+    if i < SYMBOL_OFFSET {
+        defaults.get_symbol(i)
+    } else {
+        usize::try_from(i - SYMBOL_OFFSET)
+            .ok()
+            .and_then(|j| table.get(j))
+            .map(String::as_str)
+    }
+}
+
+/// biscuit-auth's fixed table covers indices below this offset.
+const SYMBOL_OFFSET: u64 = 1024;
+
+/// A decoded term.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Value {
+    Str(String),
+    Int(i64),
+    Date(u64),
+    Bytes(Vec<u8>),
+    Variable(String),
+    Other,
+}
+
+/// The facts of one block (predicate name and terms, in order), and its checks.
+pub(super) struct Statements {
+    pub(super) facts: Vec<(String, Vec<Value>)>,
+    pub(super) checks: Vec<CheckShape>,
+}
+
+/// A check, decoded far enough to recognise the shapes agentcap writes.
+#[derive(Debug, PartialEq)]
+pub(super) struct CheckShape {
+    pub(super) kind_is_one: bool,
+    pub(super) queries: Vec<QueryShape>,
+}
+
+#[derive(Debug, PartialEq)]
+pub(super) struct QueryShape {
+    pub(super) scoped: bool,
+    pub(super) body: Vec<(String, Vec<Value>)>,
+    pub(super) expressions: Vec<Vec<OpShape>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum OpShape {
+    Value(Value),
+    Unary(i32),
+    Binary(i32),
+    Other,
+}
+
+impl Statements {
+    /// The terms of every fact `name`.
+    pub(super) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [Value]> + 's {
+        self.facts
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, terms)| terms.as_slice())
+    }
+
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.all(name).next().is_some()
+    }
+
+    /// The single fact `name`, if stated; more than one distinct is malformed.
+    pub(super) fn one<'s>(
+        &'s self,
+        name: &'s str,
+        block: usize,
+    ) -> Result<Option<&'s [Value]>, Error> {
+        let mut facts = self.all(name);
+        let Some(first) = facts.next() else {
+            return Ok(None);
+        };
+        if facts.all(|f| f == first) {
+            Ok(Some(first))
+        } else {
+            Err(malformed(block, format!("more than one {name} fact")))
+        }
+    }
+}
+
+pub(super) fn malformed(block: usize, reason: impl Into<String>) -> Error {
+    Error::MalformedBlock {
+        block,
+        reason: reason.into(),
+    }
+}
+
+pub(super) fn decode_block(
+    signed: &schema::SignedBlock,
+    symbols: &mut Symbols,
+    index: usize,
+) -> Result<Statements, Error> {
+    let mut block = schema::Block::decode(signed.block.as_slice())
+        .map_err(|e| malformed(index, format!("cannot decode block: {e}")))?;
+    // A third-party block has its own symbol table; first-party blocks share one.
+    let own;
+    let table: &[String] = if signed.external_signature.is_some() {
+        own = std::mem::take(&mut block.symbols);
+        &own
+    } else {
+        symbols.shared.extend(std::mem::take(&mut block.symbols));
+        &symbols.shared
+    };
+    let defaults = biscuit_auth::datalog::SymbolTable::new();
+    let symbol = |i: u64| -> Result<String, Error> {
+        symbol_name(&defaults, table, i)
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
+    };
+    // The budget reads names only: borrowed, not copied.
+    let name_of = |i: u64| -> Result<&str, Error> {
+        symbol_name(&defaults, table, i)
+            .ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
+    };
+    symbols.budget.check_block(&block, index, &name_of)?;
+    let value = |term: &schema::Term| -> Result<Value, Error> {
+        use schema::term::Content;
+        Ok(match &term.content {
+            Some(Content::String(i)) => Value::Str(symbol(*i)?),
+            Some(Content::Integer(n)) => Value::Int(*n),
+            Some(Content::Date(d)) => Value::Date(*d),
+            Some(Content::Bytes(b)) => Value::Bytes(b.clone()),
+            Some(Content::Variable(v)) => Value::Variable(symbol(u64::from(*v))?),
+            _ => Value::Other,
+        })
+    };
+    let predicate = |p: &schema::Predicate| -> Result<(String, Vec<Value>), Error> {
+        let terms = p.terms.iter().map(value).collect::<Result<Vec<_>, _>>()?;
+        Ok((symbol(p.name)?, terms))
+    };
+    let facts = block
+        .facts
+        .iter()
+        .map(|f| predicate(&f.predicate))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut checks = Vec::with_capacity(block.checks.len());
+    for check in &block.checks {
+        let queries = check
+            .queries
+            .iter()
+            .map(|rule| read_query(rule, &predicate, &value))
+            .collect::<Result<Vec<_>, _>>()?;
+        checks.push(CheckShape {
+            kind_is_one: matches!(check.kind, None | Some(0)),
+            queries,
+        });
+    }
+    if !block.scope.is_empty() {
+        // A block-level scope widens what its checks see: none are recognised.
+        for check in &mut checks {
+            check.kind_is_one = false;
+        }
+    }
+    Ok(Statements { facts, checks })
+}
+
+/// A predicate as decoded: its name and terms.
+type Decoded = (String, Vec<Value>);
+
+/// A check's query, decoded far enough to recognise its shape.
+fn read_query(
+    rule: &schema::Rule,
+    predicate: &dyn Fn(&schema::Predicate) -> Result<Decoded, Error>,
+    value: &dyn Fn(&schema::Term) -> Result<Value, Error>,
+) -> Result<QueryShape, Error> {
+    use schema::op::Content;
+    let body = rule
+        .body
+        .iter()
+        .map(predicate)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut expressions = Vec::with_capacity(rule.expressions.len());
+    for expression in &rule.expressions {
+        let mut ops = Vec::with_capacity(expression.ops.len());
+        for op in &expression.ops {
+            ops.push(match &op.content {
+                Some(Content::Value(term)) => OpShape::Value(value(term)?),
+                Some(Content::Unary(unary)) => OpShape::Unary(unary.kind),
+                Some(Content::Binary(binary)) => OpShape::Binary(binary.kind),
+                _ => OpShape::Other,
+            });
+        }
+        expressions.push(ops);
+    }
+    Ok(QueryShape {
+        scoped: !rule.scope.is_empty(),
+        body,
+        expressions,
+    })
+}
