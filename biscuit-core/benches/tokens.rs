@@ -22,6 +22,8 @@ fn grant() -> Grant {
         .intent("Book me a flight to Lisbon under 500 EUR")
 }
 
+/// The block `grant().mint()` writes (same facts and checks), built with
+/// biscuit-auth alone.
 fn raw_mint(root: &biscuit_auth::KeyPair) -> Biscuit {
     let now = SystemTime::now();
     let expires = now + Duration::from_secs(3600);
@@ -34,13 +36,15 @@ fn raw_mint(root: &biscuit_auth::KeyPair) -> Biscuit {
         intent("Book me a flight to Lisbon under 500 EUR");
         right("flights/*", "read");
         right("payments/charge", "write");
-        cap("write", "amount", 500);
+        cap_max("payments/charge", "write", "amount", 500);
         expires({expires});
         max_depth(5);
         check if time($time), $time <= {expires};
         check if resource($resource), operation("read"), $resource.starts_with("flights/")
               or resource("payments/charge"), operation("write");
-        check if operation($op), $op !== "write" or quantity("amount", $n), $n <= 500;
+        check if operation($op), $op !== "write"
+              or resource($resource), $resource !== "payments/charge"
+              or quantity("amount", $n), $n <= 500;
         "#
     )
     .build(root)
