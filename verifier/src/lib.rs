@@ -63,6 +63,11 @@
 mod audit;
 #[cfg(feature = "axum")]
 mod axum_support;
+/// The examples of `docs/middleware.md`, compiled with the crate's doctests
+/// so that the guide cannot drift from the API.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../../docs/middleware.md")]
+pub struct MiddlewareGuide;
 mod builder;
 mod cache;
 mod decision;
