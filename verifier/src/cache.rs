@@ -10,6 +10,8 @@ use sha2::{Digest, Sha512};
 pub(crate) struct Verified {
     pub(crate) token: Token,
     pub(crate) chain: Arc<Chain>,
+    /// Every block's revocation id (the block signatures), read once.
+    pub(crate) revocation_ids: Vec<Vec<u8>>,
     /// What the cache charges for this entry.
     pub(crate) weight: usize,
 }

@@ -302,14 +302,15 @@ impl Verifier {
         let Some(state) = &self.inner.revocation else {
             return Ok(());
         };
-        let ids = verified.token.revocation_ids();
-        let check = state.check(&ids, now).map_err(|error| {
-            let detail = match error {
-                CheckError::NoList => "no revocation list has been received".to_owned(),
-                other => other.to_string(),
-            };
-            Denial::new(Reason::RevocationListStale, Some(detail))
-        })?;
+        let check = state
+            .check(&verified.revocation_ids, now)
+            .map_err(|error| {
+                let detail = match error {
+                    CheckError::NoList => "no revocation list has been received".to_owned(),
+                    other => other.to_string(),
+                };
+                Denial::new(Reason::RevocationListStale, Some(detail))
+            })?;
         decision.revocation = Some(RevocationInfo {
             sequence: check.sequence,
             age_seconds: check.age.map(|a| a.as_secs()),
@@ -396,6 +397,7 @@ impl Verifier {
         let weight = cache_weight(token.len(), token_value.chain().blocks.len());
         Ok(Arc::new(Verified {
             chain: token_value.shared_chain(),
+            revocation_ids: token_value.revocation_ids(),
             token: token_value,
             weight,
         }))
