@@ -346,7 +346,7 @@ impl Config {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        if !parts.headers.contains_key(SIGNATURE_INPUT_HEADER) {
+        if !self.facts.reads_body() && !parts.headers.contains_key(SIGNATURE_INPUT_HEADER) {
             return Ok((parts, Either::Right(body), None));
         }
         use http_body_util::BodyExt;
@@ -388,7 +388,13 @@ impl Config {
     ) -> Result<AuthorizedDelegation, Response<Full<Bytes>>> {
         let method = parts.method.as_str();
         let path = parts.uri.path();
-        let request = match self.facts.access_request(parts) {
+        let mapped = match body {
+            Some(bytes) if self.facts.reads_body() => {
+                self.facts.access_request_with_body(parts, bytes)
+            }
+            _ => self.facts.access_request(parts),
+        };
+        let request = match mapped {
             Ok(request) => request,
             Err(detail) => {
                 let mut decision = Decision::new(Reason::MalformedRequest, path, method);

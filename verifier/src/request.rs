@@ -175,9 +175,35 @@ impl From<Request> for AccessRequest {
 /// Turns an HTTP request into an [`AccessRequest`]. Closures
 /// `Fn(&http::request::Parts) -> Result<AccessRequest, String>` implement it;
 /// an `Err` is answered with 400 and its message.
+///
+/// A mapping that must see the body (a JSON-RPC call names its method and
+/// arguments there, not in the URL) says so with
+/// [`reads_body`](Self::reads_body) and implements
+/// [`access_request_with_body`](Self::access_request_with_body): the layer
+/// then buffers the body, up to its `max_body_bytes` (413 above), maps the
+/// request from the bytes, and hands the very same bytes to the inner
+/// service.
 pub trait RequestFacts: Send + Sync + 'static {
     /// The access request for these request parts.
     fn access_request(&self, parts: &http::request::Parts) -> Result<AccessRequest, String>;
+
+    /// Whether this mapping needs the request body. `false` by default:
+    /// the body is then streamed to the service unread (unless a holder
+    /// proof needs its digest).
+    fn reads_body(&self) -> bool {
+        false
+    }
+
+    /// The access request for these parts and this (whole) body. By
+    /// default the body is ignored.
+    fn access_request_with_body(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+    ) -> Result<AccessRequest, String> {
+        let _ = body;
+        self.access_request(parts)
+    }
 }
 
 impl<F> RequestFacts for F
