@@ -341,64 +341,82 @@ pub(crate) fn read_entries(
     if count.saturating_mul(suffix_len + 2) > r.remaining() {
         return Err(DecodeError::Malformed("entry count exceeds the body"));
     }
-    let mut buckets: Vec<u64> = Vec::new();
-    if bits > 0 {
-        buckets.reserve(1 << bits);
-        let mut total: u64 = 0;
-        for _ in 0..(1usize << bits) {
-            let c = r.varint()?;
-            total = total.saturating_add(c);
-            buckets.push(c);
-        }
-        if total != count as u64 {
-            return Err(DecodeError::Malformed("bucket counts do not add up"));
-        }
-    } else {
-        buckets.push(count as u64);
-    }
+    let buckets = read_bucket_counts(r, count, bits)?;
     let base = this_update / 60;
-    let max_min = MAX_UNIX / 60;
     let mut entries = Vec::with_capacity(count);
     let mut previous: Option<[u8; 16]> = None;
     for (bucket, &n) in buckets.iter().enumerate() {
-        let mut id = [0u8; 16];
-        match prefix_len {
-            0 => {}
-            1 => id[0] = bucket as u8,
-            _ => {
-                id[0] = (bucket >> 8) as u8;
-                id[1] = bucket as u8;
-            }
-        }
+        let mut id = bucket_prefix(bucket, prefix_len);
         for _ in 0..n {
             id[prefix_len..].copy_from_slice(r.bytes(suffix_len)?);
             if previous.is_some_and(|p| p >= id) {
                 return Err(DecodeError::Malformed("entries not strictly sorted"));
             }
             previous = Some(id);
-            let a = r.varint()?;
-            let reason = if a & 1 == 1 {
-                Some(RevocationReason::from_code(r.u8()?))
-            } else {
-                None
-            };
-            let rev = base
-                .checked_sub(a >> 1)
-                .ok_or(DecodeError::Malformed("revoked-at before 1970"))?;
-            let life = unzigzag(r.varint()?);
-            let exp = (rev as i64)
-                .checked_add(life)
-                .filter(|&m| m >= 0 && m as u64 <= max_min)
-                .ok_or(DecodeError::Malformed("expires-at out of range"))?;
-            entries.push(RevocationEntry {
-                id: RevocationId::from_digest_bytes(id),
-                revoked_at: rev * 60,
-                expires_at: exp as u64 * 60,
-                reason,
-            });
+            entries.push(read_entry_after_id(r, id, base)?);
         }
     }
     Ok(entries)
+}
+
+/// The number of entries in each of the `2^bits` buckets (one bucket of
+/// `count` when `bits` is zero); they must add up to `count`.
+fn read_bucket_counts(r: &mut Reader<'_>, count: usize, bits: u8) -> ReadResult<Vec<u64>> {
+    if bits == 0 {
+        return Ok(vec![count as u64]);
+    }
+    let mut buckets: Vec<u64> = Vec::with_capacity(1 << bits);
+    let mut total: u64 = 0;
+    for _ in 0..(1usize << bits) {
+        let c = r.varint()?;
+        total = total.saturating_add(c);
+        buckets.push(c);
+    }
+    if total != count as u64 {
+        return Err(DecodeError::Malformed("bucket counts do not add up"));
+    }
+    Ok(buckets)
+}
+
+/// An id whose first `prefix_len` bytes (0, 1 or 2) are the bucket's
+/// number, the rest zero.
+fn bucket_prefix(bucket: usize, prefix_len: usize) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    match prefix_len {
+        0 => {}
+        1 => id[0] = bucket as u8,
+        _ => {
+            id[0] = (bucket >> 8) as u8;
+            id[1] = bucket as u8;
+        }
+    }
+    id
+}
+
+/// The rest of the entry for `id`: when it was revoked (minutes before
+/// `base`, the list's minute), its reason if flagged, and when the token
+/// expires (minutes from the revocation, within range).
+fn read_entry_after_id(r: &mut Reader<'_>, id: [u8; 16], base: u64) -> ReadResult<RevocationEntry> {
+    let a = r.varint()?;
+    let reason = if a & 1 == 1 {
+        Some(RevocationReason::from_code(r.u8()?))
+    } else {
+        None
+    };
+    let rev = base
+        .checked_sub(a >> 1)
+        .ok_or(DecodeError::Malformed("revoked-at before 1970"))?;
+    let life = unzigzag(r.varint()?);
+    let exp = (rev as i64)
+        .checked_add(life)
+        .filter(|&m| m >= 0 && m as u64 <= MAX_UNIX / 60)
+        .ok_or(DecodeError::Malformed("expires-at out of range"))?;
+    Ok(RevocationEntry {
+        id: RevocationId::from_digest_bytes(id),
+        revoked_at: rev * 60,
+        expires_at: exp as u64 * 60,
+        reason,
+    })
 }
 
 #[cfg(test)]

@@ -213,128 +213,135 @@ impl Decision {
     /// request is [`escape`]d: the text is safe to show on a terminal.
     pub fn explain(&self) -> String {
         let request = format!("{}:{}", escape(&self.resource), escape(&self.operation));
-        let mut out = String::new();
         match self.reason {
-            Reason::Allowed => {
-                let _ = write!(out, "allowed: {request}");
-                if let Some(chain) = &self.chain {
-                    let _ = write!(
-                        out,
-                        " for {}{} via {}",
-                        escape(&chain.user),
-                        if chain.verified { "" } else { " (claimed)" },
-                        escape_join(chain.agents(), " → ")
-                    );
-                }
-                if let Some((index, policy)) = &self.matched_policy {
-                    let _ = write!(out, " (policy {index}: {})", escape(policy));
-                }
-            }
-            Reason::MissingToken => out.push_str("denied: no token was presented"),
+            Reason::Allowed => self.explain_allowed(&request),
+            Reason::MissingToken => "denied: no token was presented".to_owned(),
             Reason::MalformedRequest => {
-                out.push_str("denied: the request cannot be authorized as given");
-                if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({})", escape(detail));
-                }
+                self.denied_with_detail("the request cannot be authorized as given")
             }
-            Reason::Malformed => {
-                out.push_str("denied: the token is malformed");
-                if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({})", escape(detail));
-                }
-            }
-            Reason::UnknownRootKey => {
-                out.push_str(
-                    "denied: the token was issued under a root key this service does not trust",
-                );
-                if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({})", escape(detail));
-                }
-            }
+            Reason::Malformed => self.denied_with_detail("the token is malformed"),
+            Reason::UnknownRootKey => self.denied_with_detail(
+                "the token was issued under a root key this service does not trust",
+            ),
             Reason::BadSignature => {
-                out.push_str("denied: a signature does not verify (forged or altered token)")
+                "denied: a signature does not verify (forged or altered token)".to_owned()
             }
-            Reason::Expired => {
-                out.push_str("denied: the token expired");
-                if let Some(at) = self.expired_at {
-                    let _ = write!(out, " at {}", rfc3339(at));
-                }
-            }
-            Reason::Revoked => {
-                let block = self.revoked_block.unwrap_or(0);
-                let who = self.describe_block(block);
-                let _ = write!(
-                    out,
-                    "denied: {who} is revoked; so is everything delegated from it"
-                );
-            }
-            Reason::HolderProofMissing => out.push_str(
-                "denied: the token is bound to its holder's key and the request carries no proof of possession",
-            ),
+            Reason::Expired => self.explain_expired(),
+            Reason::Revoked => self.explain_revoked(),
+            Reason::HolderProofMissing => "denied: the token is bound to its holder's key and \
+                                           the request carries no proof of possession"
+                .to_owned(),
             Reason::HolderProofInvalid => {
-                out.push_str("denied: the proof of possession does not hold");
-                if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({})", escape(detail));
-                }
+                self.denied_with_detail("the proof of possession does not hold")
             }
-            Reason::TooComplex => {
-                let block = self.complex_block.unwrap_or(0);
-                let _ = write!(
-                    out,
-                    "denied: {} asks more of the policy engine than this service allows; \
-                     it was not evaluated",
-                    self.describe_block(block)
-                );
-                if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({detail})");
-                }
-            }
-            Reason::AuditUnavailable => out.push_str(
-                "denied: the decision could not be recorded and this service requires an audit record",
-            ),
+            Reason::TooComplex => self.explain_too_complex(),
+            Reason::AuditUnavailable => "denied: the decision could not be recorded and this \
+                                         service requires an audit record"
+                .to_owned(),
             Reason::DepthExceeded | Reason::HolderBindingBroken | Reason::LimitsExceeded => {
-                let _ = write!(
-                    out,
-                    "denied: {}",
-                    escape(self.detail.as_deref().unwrap_or(self.reason.code()))
-                );
+                self.explain_chain_rule()
             }
             Reason::RevocationListStale => {
-                out.push_str("denied: the revocation list is too old to trust (failing closed)");
-                if let Some(detail) = &self.detail {
-                    let _ = write!(out, " ({})", escape(detail));
-                }
+                self.denied_with_detail("the revocation list is too old to trust (failing closed)")
             }
-            Reason::PolicyDenied => {
-                out.push_str("denied: ");
-                let reasons: Vec<String> = self
-                    .failed_checks
-                    .iter()
-                    .map(|c| self.describe_failed_check(c, &request))
-                    .collect();
-                if reasons.is_empty() {
-                    match (&self.detail, &self.matched_policy) {
-                        // A refusal outside Datalog (e.g. a negative quantity).
-                        (Some(detail), _) => {
-                            let _ = write!(out, "{}; the request was {request}", escape(detail));
-                        }
-                        (None, Some((index, policy))) => {
-                            let _ = write!(
-                                out,
-                                "the service's policy {index} ({}) refused {request}",
-                                escape(policy)
-                            );
-                        }
-                        (None, None) => {
-                            let _ = write!(out, "no policy of the service allows {request}");
-                        }
-                    }
-                } else {
-                    out.push_str(&reasons.join("; also "));
-                }
-            }
+            Reason::PolicyDenied => self.explain_policy_denial(&request),
+        }
+    }
+
+    /// `denied: <what>`, then the escaped detail in parentheses when there
+    /// is one.
+    fn denied_with_detail(&self, what: &str) -> String {
+        let mut out = format!("denied: {what}");
+        if let Some(detail) = &self.detail {
+            let _ = write!(out, " ({})", escape(detail));
         }
         out
+    }
+
+    /// For `Allowed`: the request, who made it through which agents, and
+    /// the service policy that matched.
+    fn explain_allowed(&self, request: &str) -> String {
+        let mut out = format!("allowed: {request}");
+        if let Some(chain) = &self.chain {
+            let _ = write!(
+                out,
+                " for {}{} via {}",
+                escape(&chain.user),
+                if chain.verified { "" } else { " (claimed)" },
+                escape_join(chain.agents(), " → ")
+            );
+        }
+        if let Some((index, policy)) = &self.matched_policy {
+            let _ = write!(out, " (policy {index}: {})", escape(policy));
+        }
+        out
+    }
+
+    /// For `Expired`: when, if known.
+    fn explain_expired(&self) -> String {
+        let mut out = "denied: the token expired".to_owned();
+        if let Some(at) = self.expired_at {
+            let _ = write!(out, " at {}", rfc3339(at));
+        }
+        out
+    }
+
+    /// For `Revoked`: the first revoked block, and what follows from it.
+    fn explain_revoked(&self) -> String {
+        let who = self.describe_block(self.revoked_block.unwrap_or(0));
+        format!("denied: {who} is revoked; so is everything delegated from it")
+    }
+
+    /// For `TooComplex`: the block over the evaluation budget, and the
+    /// budget's own detail (not escaped: the budget writes it).
+    fn explain_too_complex(&self) -> String {
+        let mut out = format!(
+            "denied: {} asks more of the policy engine than this service allows; \
+             it was not evaluated",
+            self.describe_block(self.complex_block.unwrap_or(0))
+        );
+        if let Some(detail) = &self.detail {
+            let _ = write!(out, " ({detail})");
+        }
+        out
+    }
+
+    /// For the chain rules (depth, holder binding, run limits): the detail,
+    /// or the reason's code when there is none.
+    fn explain_chain_rule(&self) -> String {
+        format!(
+            "denied: {}",
+            escape(self.detail.as_deref().unwrap_or(self.reason.code()))
+        )
+    }
+
+    /// For `PolicyDenied`: every failed check in words, or, when no check
+    /// failed, why the service itself refused.
+    fn explain_policy_denial(&self, request: &str) -> String {
+        let reasons: Vec<String> = self
+            .failed_checks
+            .iter()
+            .map(|c| self.describe_failed_check(c, request))
+            .collect();
+        if reasons.is_empty() {
+            format!("denied: {}", self.describe_service_refusal(request))
+        } else {
+            format!("denied: {}", reasons.join("; also "))
+        }
+    }
+
+    /// A refusal with no failed check: a refusal outside Datalog (the
+    /// detail), the service policy that refused, or no policy that allows.
+    fn describe_service_refusal(&self, request: &str) -> String {
+        match (&self.detail, &self.matched_policy) {
+            // A refusal outside Datalog (e.g. a negative quantity).
+            (Some(detail), _) => format!("{}; the request was {request}", escape(detail)),
+            (None, Some((index, policy))) => format!(
+                "the service's policy {index} ({}) refused {request}",
+                escape(policy)
+            ),
+            (None, None) => format!("no policy of the service allows {request}"),
+        }
     }
 
     /// A short message for the client that made the request: the reason in

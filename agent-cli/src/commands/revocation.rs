@@ -84,18 +84,7 @@ fn parse_id(text: &str) -> CliResult<IdArg> {
 
 /// `agentcap revoke`
 pub fn revoke(args: RevokeArgs, format: Format) -> CliResult<Outcome> {
-    let target = match &args.token {
-        Some(t) => RevokeTarget::Block {
-            token: TokenSource::parse(t)?,
-            block: args.block,
-        },
-        None => RevokeTarget::Ids(
-            args.ids
-                .iter()
-                .map(|i| parse_id(i))
-                .collect::<CliResult<_>>()?,
-        ),
-    };
+    let target = revoke_target(&args)?;
     let key_source = SecretSource::new("--signing-key-file", args.signing_key_file, LIST_KEY_ENV)?;
     let validity = duration(&args.validity, "--validity")?;
     let id_expiry = match &args.token_expires {
@@ -108,66 +97,102 @@ pub fn revoke(args: RevokeArgs, format: Format) -> CliResult<Outcome> {
     let store = open_store(&args.store, args.issuer.as_deref())?;
     let key = key_source.keypair()?;
 
-    let mut revoked: Vec<Value> = Vec::new();
-    match target {
-        RevokeTarget::Block { token, block } => {
-            let (_, token) = token.load_unverified()?;
-            let ids = token.revocation_ids();
-            let index = block.unwrap_or(ids.len().saturating_sub(1));
-            let expires = token
-                .chain()
-                .expires_at()
-                .unwrap_or_else(|| SystemTime::now() + UNKNOWN_EXPIRY);
-            let id = store.revoke_token_block(&ids, index, expires, None)?;
-            let b = token.chain().blocks.get(index);
-            revoked.push(json!({
-                "id": id.to_string(),
-                "block": index,
-                "block_revocation_id": b.map(|b| b.revocation_id.clone()),
-                "holder": b.map(|b| b.holder.clone()),
-                "token_expires_at": rfc3339(expires),
-            }));
-        }
-        RevokeTarget::Ids(ids) => {
-            for id in ids {
-                let id = match id {
-                    IdArg::Block(bytes) => store.revoke(&bytes, id_expiry, None)?,
-                    IdArg::Digest(d) => {
-                        store.revoke_id(d, id_expiry, None)?;
-                        d
-                    }
-                };
-                revoked.push(json!({"id": id.to_string(), "token_expires_at": rfc3339(id_expiry)}));
-            }
-        }
-    }
+    let revoked = match target {
+        RevokeTarget::Block { token, block } => vec![revoke_token_block(&store, &token, block)?],
+        RevokeTarget::Ids(ids) => revoke_ids(&store, ids, id_expiry)?,
+    };
     let publication = store.publish(&key, validity)?;
     if let Some(out) = &args.out {
         store.export_to(out)?;
     }
     emit(
         format,
-        || {
-            let mut s = String::new();
-            for r in &revoked {
-                let holder = r["holder"]
-                    .as_str()
-                    .map(|h| format!(" (block {} held by {h})", r["block"]))
-                    .unwrap_or_default();
-                s.push_str(&format!(
-                    "revoked {}{holder}\n",
-                    r["id"].as_str().unwrap_or("")
-                ));
-            }
-            s.push_str(&format!("published list sequence {}", publication.sequence));
-            if let Some(out) = &args.out {
-                s.push_str(&format!(" to {}", out.display()));
-            }
-            s
-        },
+        || revoked_text(&revoked, publication.sequence, args.out.as_deref()),
         || json!({"revoked": revoked, "sequence": publication.sequence}),
     );
     Ok(Outcome::Ok)
+}
+
+/// What `revoke` was asked to revoke: a block of `--token`, else the
+/// `--id`s.
+fn revoke_target(args: &RevokeArgs) -> CliResult<RevokeTarget> {
+    Ok(match &args.token {
+        Some(t) => RevokeTarget::Block {
+            token: TokenSource::parse(t)?,
+            block: args.block,
+        },
+        None => RevokeTarget::Ids(
+            args.ids
+                .iter()
+                .map(|i| parse_id(i))
+                .collect::<CliResult<_>>()?,
+        ),
+    })
+}
+
+/// Revokes block `block` of the token (by default its last block), kept
+/// until the token expires, and describes what was revoked.
+fn revoke_token_block(
+    store: &RevocationStore,
+    token: &TokenSource,
+    block: Option<usize>,
+) -> CliResult<Value> {
+    let (_, token) = token.load_unverified()?;
+    let ids = token.revocation_ids();
+    let index = block.unwrap_or(ids.len().saturating_sub(1));
+    let expires = token
+        .chain()
+        .expires_at()
+        .unwrap_or_else(|| SystemTime::now() + UNKNOWN_EXPIRY);
+    let id = store.revoke_token_block(&ids, index, expires, None)?;
+    let b = token.chain().blocks.get(index);
+    Ok(json!({
+        "id": id.to_string(),
+        "block": index,
+        "block_revocation_id": b.map(|b| b.revocation_id.clone()),
+        "holder": b.map(|b| b.holder.clone()),
+        "token_expires_at": rfc3339(expires),
+    }))
+}
+
+/// Revokes each id in turn, kept until `id_expiry`, and describes each.
+fn revoke_ids(
+    store: &RevocationStore,
+    ids: Vec<IdArg>,
+    id_expiry: SystemTime,
+) -> CliResult<Vec<Value>> {
+    let mut revoked = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = match id {
+            IdArg::Block(bytes) => store.revoke(&bytes, id_expiry, None)?,
+            IdArg::Digest(d) => {
+                store.revoke_id(d, id_expiry, None)?;
+                d
+            }
+        };
+        revoked.push(json!({"id": id.to_string(), "token_expires_at": rfc3339(id_expiry)}));
+    }
+    Ok(revoked)
+}
+
+/// The text `revoke` prints: one line per revoked id, then the publication.
+fn revoked_text(revoked: &[Value], sequence: u64, out: Option<&Path>) -> String {
+    let mut s = String::new();
+    for r in revoked {
+        let holder = r["holder"]
+            .as_str()
+            .map(|h| format!(" (block {} held by {h})", r["block"]))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "revoked {}{holder}\n",
+            r["id"].as_str().unwrap_or("")
+        ));
+    }
+    s.push_str(&format!("published list sequence {sequence}"));
+    if let Some(out) = out {
+        s.push_str(&format!(" to {}", out.display()));
+    }
+    s
 }
 
 /// `agentcap revocation init`
@@ -184,22 +209,7 @@ pub fn init(args: RevocationInitArgs, format: Format) -> CliResult<Outcome> {
         ));
     }
     let validity = duration(&args.validity, "--validity")?;
-    let (key, created) = if args.signing_key_file.exists() {
-        (
-            KeyPair::load(&args.signing_key_file).map_err(|e| {
-                CliError::new(Kind::Usage, e).context(format!(
-                    "{} exists and is not a list signing key (it is never overwritten)",
-                    args.signing_key_file.display()
-                ))
-            })?,
-            false,
-        )
-    } else {
-        let key = KeyPair::generate();
-        key.save(&args.signing_key_file, KeyFormat::Text, Overwrite::Refuse)
-            .or_fail(Kind::Io, "writing the list signing key")?;
-        (key, true)
-    };
+    let (key, created) = load_or_create_list_key(&args.signing_key_file)?;
     let store = RevocationStore::open(&args.store, args.issuer.as_str())?;
     let publication = match store.published()? {
         Some(p) => p,
@@ -233,6 +243,26 @@ pub fn init(args: RevocationInitArgs, format: Format) -> CliResult<Outcome> {
         },
     );
     Ok(Outcome::Ok)
+}
+
+/// The list signing key in `path`, or a new one written there (mode 0600)
+/// when the file does not exist; and whether it was created. An existing
+/// file is never overwritten.
+fn load_or_create_list_key(path: &Path) -> CliResult<(KeyPair, bool)> {
+    if path.exists() {
+        let key = KeyPair::load(path).map_err(|e| {
+            CliError::new(Kind::Usage, e).context(format!(
+                "{} exists and is not a list signing key (it is never overwritten)",
+                path.display()
+            ))
+        })?;
+        Ok((key, false))
+    } else {
+        let key = KeyPair::generate();
+        key.save(path, KeyFormat::Text, Overwrite::Refuse)
+            .or_fail(Kind::Io, "writing the list signing key")?;
+        Ok((key, true))
+    }
 }
 
 /// `agentcap revocation list`
@@ -350,62 +380,113 @@ pub fn serve(args: RevocationServeArgs, format: Format) -> CliResult<Outcome> {
     runtime.block_on(async move {
         let feed = RevocationFeed::from_store(&store)?;
         let server = start_revocation_server(&listen.to_string(), feed).await?;
-        let url = format!("http://{}/", server.addr);
-        note(
-            format,
-            format!("serving revocation list of {:?} at {url}", store.issuer()),
-        );
-        if format == Format::Json {
-            json_line(&json!({"event": "listening", "url": url, "issuer": store.issuer()}));
-        } else {
-            println!("{url}");
-        }
-        // Announce what other processes publish (e.g. `agentcap revoke`)
-        // within a few tens of milliseconds: a stat of the published list
-        // every 20 ms, and the list is read only when it changed. Re-sign
-        // the head at half its validity.
-        let mut last = server.feed.sequence();
-        let mut last_stamp = store.publication_stamp();
-        let mut last_full_check = tokio::time::Instant::now();
-        let mut last_head = tokio::time::Instant::now();
+        announce_listening(&server, &store, format);
+        let mut watch = PublicationWatch::new(&store, &server.feed);
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = tokio::time::sleep(PUBLICATION_CHECK) => {}
             }
-            if last_head.elapsed() >= validity / 2 {
-                match store.refresh_head(&key, validity) {
-                    Ok(head) => server.feed.announce_head(head),
-                    Err(e) => note(format, format!("agentcap: warning: refreshing head: {e}")),
-                }
-                last_head = tokio::time::Instant::now();
-            }
-            // A full look every few seconds too, in case a change kept
-            // the file's size and time.
-            let stamp = store.publication_stamp();
-            let due = last_full_check.elapsed() >= FULL_CHECK;
-            if stamp == last_stamp && !due {
-                continue;
-            }
-            let Ok(published) = store.published() else {
-                // Being written, say: look again at the next tick.
-                continue;
-            };
-            last_stamp = stamp;
-            last_full_check = tokio::time::Instant::now();
-            if let Some(p) = published
-                && Some(p.sequence) != last
-            {
-                server.feed.announce(&p);
-                last = Some(p.sequence);
-                last_head = tokio::time::Instant::now();
-                note(format, format!("announced list sequence {}", p.sequence));
-                if format == Format::Json {
-                    json_line(&json!({"event": "published", "sequence": p.sequence}));
-                }
-            }
+            watch.refresh_head_if_due(&store, &server.feed, &key, validity, format);
+            watch.announce_new_publication(&store, &server.feed, format);
         }
         Ok::<_, CliError>(())
     })?;
     Ok(Outcome::Ok)
+}
+
+/// Tells the operator (and, with `--format json`, a supervising program)
+/// where the list is served.
+fn announce_listening(server: &RevocationServer, store: &RevocationStore, format: Format) {
+    let url = format!("http://{}/", server.addr);
+    note(
+        format,
+        format!("serving revocation list of {:?} at {url}", store.issuer()),
+    );
+    if format == Format::Json {
+        json_line(&json!({"event": "listening", "url": url, "issuer": store.issuer()}));
+    } else {
+        println!("{url}");
+    }
+}
+
+/// What `revocation serve` has seen, to announce what other processes
+/// publish (e.g. `agentcap revoke`) within a few tens of milliseconds: a
+/// stat of the published list every [`PUBLICATION_CHECK`], and the list is
+/// read only when it changed (or every [`FULL_CHECK`]). The head is
+/// re-signed at half its validity.
+struct PublicationWatch {
+    /// The sequence last announced.
+    announced: Option<u64>,
+    /// The published list's stamp when it was last read.
+    stamp: Option<(u64, SystemTime)>,
+    /// When the published list was last read.
+    last_full_check: tokio::time::Instant,
+    /// When a head or a list was last announced.
+    last_head: tokio::time::Instant,
+}
+
+impl PublicationWatch {
+    fn new(store: &RevocationStore, feed: &RevocationFeed) -> Self {
+        PublicationWatch {
+            announced: feed.sequence(),
+            stamp: store.publication_stamp(),
+            last_full_check: tokio::time::Instant::now(),
+            last_head: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Re-signs and announces the head once half its validity has passed
+    /// since the last announcement (a failure is a warning: the next tick
+    /// does not retry before the next half validity).
+    fn refresh_head_if_due(
+        &mut self,
+        store: &RevocationStore,
+        feed: &RevocationFeed,
+        key: &KeyPair,
+        validity: Duration,
+        format: Format,
+    ) {
+        if self.last_head.elapsed() >= validity / 2 {
+            match store.refresh_head(key, validity) {
+                Ok(head) => feed.announce_head(head),
+                Err(e) => note(format, format!("agentcap: warning: refreshing head: {e}")),
+            }
+            self.last_head = tokio::time::Instant::now();
+        }
+    }
+
+    /// Reads the published list when its stamp changed or a full look is
+    /// due, and announces it when its sequence is new.
+    fn announce_new_publication(
+        &mut self,
+        store: &RevocationStore,
+        feed: &RevocationFeed,
+        format: Format,
+    ) {
+        // A full look every few seconds too, in case a change kept the
+        // file's size and time.
+        let stamp = store.publication_stamp();
+        let due = self.last_full_check.elapsed() >= FULL_CHECK;
+        if stamp == self.stamp && !due {
+            return;
+        }
+        let Ok(published) = store.published() else {
+            // Being written, say: look again at the next tick.
+            return;
+        };
+        self.stamp = stamp;
+        self.last_full_check = tokio::time::Instant::now();
+        if let Some(p) = published
+            && Some(p.sequence) != self.announced
+        {
+            feed.announce(&p);
+            self.announced = Some(p.sequence);
+            self.last_head = tokio::time::Instant::now();
+            note(format, format!("announced list sequence {}", p.sequence));
+            if format == Format::Json {
+                json_line(&json!({"event": "published", "sequence": p.sequence}));
+            }
+        }
+    }
 }

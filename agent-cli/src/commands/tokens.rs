@@ -254,6 +254,21 @@ fn list<T: ToString>(items: &[T]) -> String {
 /// The chain as an indented tree: user → agent → sub-agent, with what each
 /// block enforces and who signed it.
 pub(crate) fn render_chain(chain: &Chain, root: Option<&PublicKey>) -> String {
+    let mut out = render_chain_summary(chain, root);
+    out.push_str(&format!("{}\n", safe(&chain.user)));
+    let mut indent = String::new();
+    for block in &chain.blocks {
+        out.push_str(&render_block(block, &indent));
+        if matches!(block.kind, BlockKind::Authority | BlockKind::Hop) {
+            indent.push_str("   ");
+        }
+    }
+    out
+}
+
+/// The lines above the tree: whose token, whether its signatures were
+/// verified, its intent, when it was issued and expires, and its depth.
+fn render_chain_summary(chain: &Chain, root: Option<&PublicKey>) -> String {
     let mut out = String::new();
     let tenant = chain
         .tenant
@@ -289,57 +304,69 @@ pub(crate) fn render_chain(chain: &Chain, root: Option<&PublicKey>) -> String {
         out.push_str(", sealed");
     }
     out.push('\n');
-    out.push_str(&format!("{}\n", safe(&chain.user)));
-    let mut indent = String::new();
-    for block in &chain.blocks {
-        let (signer, mark) = signer_text(block);
-        let head = match (&block.kind, &block.delegation) {
-            (BlockKind::Authority | BlockKind::Hop, Some(d)) => format!("→ {}", safe(&d.to)),
-            (BlockKind::Narrowing, _) => format!("↓ narrowing by {}", safe(&block.holder)),
-            (BlockKind::Attestation, _) => "✎ attestation".to_owned(),
-            _ => format!("· {} block", block.kind.as_str()),
-        };
-        out.push_str(&format!(
-            "{indent}└─ {head}   [block {} · {} · signed by {} {mark}]\n",
-            block.index,
-            block.kind.as_str(),
-            signer
-        ));
-        let pad = format!("{indent}   ");
-        if let Some(key) = &block.holder_key
-            && matches!(block.kind, BlockKind::Authority | BlockKind::Hop)
-        {
-            let claim = if block.holder_key_proven {
-                ""
-            } else {
-                " (a claim, not proven)"
-            };
-            out.push_str(&format!("{pad}holder key: {key}{claim}\n"));
-        }
-        if !block.rights.is_empty() {
-            out.push_str(&format!("{pad}rights: {}\n", list(&block.rights)));
-        }
-        if !block.caps.is_empty() {
-            out.push_str(&format!("{pad}caps: {}\n", list(&block.caps)));
-        }
-        if let Some(exp) = block.expires_at {
-            out.push_str(&format!(
-                "{pad}expires: {} ({})\n",
-                rfc3339(exp),
-                relative(exp)
-            ));
-        }
-        if let Some(d) = block.max_depth {
-            out.push_str(&format!("{pad}max depth: {d}\n"));
-        }
-        if let Some(s) = &block.attestation {
-            out.push_str(&format!("{pad}statement: \"{}\"\n", safe(s)));
-        }
-        out.push_str(&format!("{pad}revocation id: {}\n", block.revocation_id));
-        if matches!(block.kind, BlockKind::Authority | BlockKind::Hop) {
-            indent.push_str("   ");
-        }
+    out
+}
+
+/// One block of the tree at `indent`: its head line (what the block does,
+/// its index and kind, who signed it), then what it enforces.
+fn render_block(block: &ChainBlock, indent: &str) -> String {
+    let (signer, mark) = signer_text(block);
+    let mut out = format!(
+        "{indent}└─ {}   [block {} · {} · signed by {} {mark}]\n",
+        block_head(block),
+        block.index,
+        block.kind.as_str(),
+        signer
+    );
+    out.push_str(&render_block_details(block, &format!("{indent}   ")));
+    out
+}
+
+/// What a block does, in a few words: the delegation it makes, the
+/// narrowing, the attestation, or its kind.
+fn block_head(block: &ChainBlock) -> String {
+    match (&block.kind, &block.delegation) {
+        (BlockKind::Authority | BlockKind::Hop, Some(d)) => format!("→ {}", safe(&d.to)),
+        (BlockKind::Narrowing, _) => format!("↓ narrowing by {}", safe(&block.holder)),
+        (BlockKind::Attestation, _) => "✎ attestation".to_owned(),
+        _ => format!("· {} block", block.kind.as_str()),
     }
+}
+
+/// The block's details, one line each after `pad`: holder key, rights,
+/// caps, expiry, maximum depth, statement and revocation id.
+fn render_block_details(block: &ChainBlock, pad: &str) -> String {
+    let mut out = String::new();
+    if let Some(key) = &block.holder_key
+        && matches!(block.kind, BlockKind::Authority | BlockKind::Hop)
+    {
+        let claim = if block.holder_key_proven {
+            ""
+        } else {
+            " (a claim, not proven)"
+        };
+        out.push_str(&format!("{pad}holder key: {key}{claim}\n"));
+    }
+    if !block.rights.is_empty() {
+        out.push_str(&format!("{pad}rights: {}\n", list(&block.rights)));
+    }
+    if !block.caps.is_empty() {
+        out.push_str(&format!("{pad}caps: {}\n", list(&block.caps)));
+    }
+    if let Some(exp) = block.expires_at {
+        out.push_str(&format!(
+            "{pad}expires: {} ({})\n",
+            rfc3339(exp),
+            relative(exp)
+        ));
+    }
+    if let Some(d) = block.max_depth {
+        out.push_str(&format!("{pad}max depth: {d}\n"));
+    }
+    if let Some(s) = &block.attestation {
+        out.push_str(&format!("{pad}statement: \"{}\"\n", safe(s)));
+    }
+    out.push_str(&format!("{pad}revocation id: {}\n", block.revocation_id));
     out
 }
 

@@ -113,6 +113,8 @@ pub(super) fn malformed(block: usize, reason: impl Into<String>) -> Error {
     }
 }
 
+/// Decodes block `index` far enough to read its facts and recognise its
+/// checks, after checking it against the evaluation budget.
 pub(super) fn decode_block(
     signed: &schema::SignedBlock,
     symbols: &mut Symbols,
@@ -130,43 +132,73 @@ pub(super) fn decode_block(
         &symbols.shared
     };
     let defaults = biscuit_auth::datalog::SymbolTable::new();
-    let symbol = |i: u64| -> Result<String, Error> {
-        symbol_name(&defaults, table, i)
-            .map(str::to_owned)
-            .ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
+    let names = BlockNames {
+        defaults: &defaults,
+        table,
+        index,
     };
     // The budget reads names only: borrowed, not copied.
-    let name_of = |i: u64| -> Result<&str, Error> {
-        symbol_name(&defaults, table, i)
-            .ok_or_else(|| malformed(index, format!("unknown symbol {i}")))
-    };
-    symbols.budget.check_block(&block, index, &name_of)?;
-    let value = |term: &schema::Term| -> Result<Value, Error> {
-        use schema::term::Content;
-        Ok(match &term.content {
-            Some(Content::String(i)) => Value::Str(symbol(*i)?),
-            Some(Content::Integer(n)) => Value::Int(*n),
-            Some(Content::Date(d)) => Value::Date(*d),
-            Some(Content::Bytes(b)) => Value::Bytes(b.clone()),
-            Some(Content::Variable(v)) => Value::Variable(symbol(u64::from(*v))?),
-            _ => Value::Other,
-        })
-    };
-    let predicate = |p: &schema::Predicate| -> Result<(String, Vec<Value>), Error> {
-        let terms = p.terms.iter().map(value).collect::<Result<Vec<_>, _>>()?;
-        Ok((symbol(p.name)?, terms))
-    };
+    symbols
+        .budget
+        .check_block(&block, index, &|i| names.name(i))?;
     let facts = block
         .facts
         .iter()
-        .map(|f| predicate(&f.predicate))
+        .map(|f| names.predicate(&f.predicate))
         .collect::<Result<Vec<_>, _>>()?;
+    let checks = read_checks(&block, &names)?;
+    Ok(Statements { facts, checks })
+}
+
+/// Resolves the symbols of one block (biscuit-auth's fixed table, then the
+/// block's or the shared table); an unknown symbol makes the block malformed.
+struct BlockNames<'a> {
+    defaults: &'a biscuit_auth::datalog::SymbolTable,
+    table: &'a [String],
+    index: usize,
+}
+
+impl<'a> BlockNames<'a> {
+    /// The name of symbol `i`, borrowed.
+    fn name(&self, i: u64) -> Result<&'a str, Error> {
+        symbol_name(self.defaults, self.table, i)
+            .ok_or_else(|| malformed(self.index, format!("unknown symbol {i}")))
+    }
+
+    /// A decoded term, its symbols resolved.
+    fn value(&self, term: &schema::Term) -> Result<Value, Error> {
+        use schema::term::Content;
+        Ok(match &term.content {
+            Some(Content::String(i)) => Value::Str(self.name(*i)?.to_owned()),
+            Some(Content::Integer(n)) => Value::Int(*n),
+            Some(Content::Date(d)) => Value::Date(*d),
+            Some(Content::Bytes(b)) => Value::Bytes(b.clone()),
+            Some(Content::Variable(v)) => Value::Variable(self.name(u64::from(*v))?.to_owned()),
+            _ => Value::Other,
+        })
+    }
+
+    /// A decoded predicate: its name and terms (terms resolved first).
+    fn predicate(&self, p: &schema::Predicate) -> Result<(String, Vec<Value>), Error> {
+        let terms = p
+            .terms
+            .iter()
+            .map(|t| self.value(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((self.name(p.name)?.to_owned(), terms))
+    }
+}
+
+/// The block's checks, decoded far enough to recognise their shapes. A
+/// block-level scope widens what its checks see: none of them is then
+/// recognised as a check of kind one.
+fn read_checks(block: &schema::Block, names: &BlockNames<'_>) -> Result<Vec<CheckShape>, Error> {
     let mut checks = Vec::with_capacity(block.checks.len());
     for check in &block.checks {
         let queries = check
             .queries
             .iter()
-            .map(|rule| read_query(rule, &predicate, &value))
+            .map(|rule| read_query(rule, names))
             .collect::<Result<Vec<_>, _>>()?;
         checks.push(CheckShape {
             kind_is_one: matches!(check.kind, None | Some(0)),
@@ -174,35 +206,27 @@ pub(super) fn decode_block(
         });
     }
     if !block.scope.is_empty() {
-        // A block-level scope widens what its checks see: none are recognised.
         for check in &mut checks {
             check.kind_is_one = false;
         }
     }
-    Ok(Statements { facts, checks })
+    Ok(checks)
 }
 
-/// A predicate as decoded: its name and terms.
-type Decoded = (String, Vec<Value>);
-
 /// A check's query, decoded far enough to recognise its shape.
-fn read_query(
-    rule: &schema::Rule,
-    predicate: &dyn Fn(&schema::Predicate) -> Result<Decoded, Error>,
-    value: &dyn Fn(&schema::Term) -> Result<Value, Error>,
-) -> Result<QueryShape, Error> {
+fn read_query(rule: &schema::Rule, names: &BlockNames<'_>) -> Result<QueryShape, Error> {
     use schema::op::Content;
     let body = rule
         .body
         .iter()
-        .map(predicate)
+        .map(|p| names.predicate(p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut expressions = Vec::with_capacity(rule.expressions.len());
     for expression in &rule.expressions {
         let mut ops = Vec::with_capacity(expression.ops.len());
         for op in &expression.ops {
             ops.push(match &op.content {
-                Some(Content::Value(term)) => OpShape::Value(value(term)?),
+                Some(Content::Value(term)) => OpShape::Value(names.value(term)?),
                 Some(Content::Unary(unary)) => OpShape::Unary(unary.kind),
                 Some(Content::Binary(binary)) => OpShape::Binary(binary.kind),
                 _ => OpShape::Other,

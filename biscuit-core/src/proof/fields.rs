@@ -131,38 +131,70 @@ fn push_sf_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
+/// The error for a `Signature-Input` value that is not a structured field
+/// of the expected shape.
+const SIGNATURE_INPUT_MALFORMED: &str = "the Signature-Input header is malformed";
+
+/// The parameters a proof may carry, each at most once.
+const KNOWN_PARAMETERS: [&str; 6] = ["created", "expires", "nonce", "keyid", "alg", "tag"];
+
 /// Parses a `Signature-Input` value holding exactly one member.
 pub(super) fn parse_signature_input(header: &str) -> Result<(String, SignatureParams), Error> {
     let invalid = Error::InvalidHolderProof;
-    let malformed = "the Signature-Input header is malformed";
     if header.len() > MAX_SIGNATURE_INPUT_BYTES {
         return Err(invalid("the Signature-Input header is too long"));
     }
     let mut parser = Parser::new(header);
-    let label = parser.key().ok_or(invalid(malformed))?.to_owned();
+    let label = parser
+        .key()
+        .ok_or(invalid(SIGNATURE_INPUT_MALFORMED))?
+        .to_owned();
     if !parser.eat(b'=') || !parser.eat(b'(') {
-        return Err(invalid(malformed));
+        return Err(invalid(SIGNATURE_INPUT_MALFORMED));
     }
+    let components = parse_components(&mut parser)?;
+    let params = parse_parameters(&mut parser)?;
+    if !parser.at_end() {
+        return Err(invalid(
+            "the Signature-Input header must hold exactly one signature, labelled agentcap",
+        ));
+    }
+    Ok((label, SignatureParams { components, params }))
+}
+
+/// Reads the inner list's component names, after its `(` and through its
+/// `)`: strings separated by spaces, without parameters, at most
+/// `MAX_COMPONENTS`.
+fn parse_components(parser: &mut Parser<'_>) -> Result<Vec<String>, Error> {
+    let invalid = Error::InvalidHolderProof;
     let mut components = Vec::new();
     loop {
         parser.skip_spaces();
         if parser.eat(b')') {
-            break;
+            return Ok(components);
         }
         if !components.is_empty() && !parser.consumed_space() {
-            return Err(invalid(malformed));
+            return Err(invalid(SIGNATURE_INPUT_MALFORMED));
         }
         if components.len() == MAX_COMPONENTS {
             return Err(invalid(
                 "the Signature-Input header lists too many components",
             ));
         }
-        let component = parser.string(MAX_STRING_CHARS).ok_or(invalid(malformed))?;
+        let component = parser
+            .string(MAX_STRING_CHARS)
+            .ok_or(invalid(SIGNATURE_INPUT_MALFORMED))?;
         if parser.peek() == Some(b';') {
             return Err(invalid("component parameters are not supported in a proof"));
         }
         components.push(component);
     }
+}
+
+/// Reads the member's `;key=value` parameters, in the order received: only
+/// known keys, none repeated, at most `MAX_PARAMETERS`.
+fn parse_parameters(parser: &mut Parser<'_>) -> Result<Vec<(String, Bare)>, Error> {
+    let invalid = Error::InvalidHolderProof;
     let mut params: Vec<(String, Bare)> = Vec::new();
     while parser.eat(b';') {
         parser.skip_spaces();
@@ -171,8 +203,8 @@ pub(super) fn parse_signature_input(header: &str) -> Result<(String, SignaturePa
                 "the Signature-Input header has too many parameters",
             ));
         }
-        let key = parser.key().ok_or(invalid(malformed))?;
-        if !["created", "expires", "nonce", "keyid", "alg", "tag"].contains(&key) {
+        let key = parser.key().ok_or(invalid(SIGNATURE_INPUT_MALFORMED))?;
+        if !KNOWN_PARAMETERS.contains(&key) {
             return Err(invalid(
                 "the Signature-Input header has an unknown parameter",
             ));
@@ -182,20 +214,19 @@ pub(super) fn parse_signature_input(header: &str) -> Result<(String, SignaturePa
         }
         let key = key.to_owned();
         if !parser.eat(b'=') {
-            return Err(invalid(malformed));
+            return Err(invalid(SIGNATURE_INPUT_MALFORMED));
         }
         let value = match parser.peek() {
-            Some(b'"') => Bare::String(parser.string(MAX_STRING_CHARS).ok_or(invalid(malformed))?),
-            _ => Bare::Integer(parser.integer().ok_or(invalid(malformed))?),
+            Some(b'"') => Bare::String(
+                parser
+                    .string(MAX_STRING_CHARS)
+                    .ok_or(invalid(SIGNATURE_INPUT_MALFORMED))?,
+            ),
+            _ => Bare::Integer(parser.integer().ok_or(invalid(SIGNATURE_INPUT_MALFORMED))?),
         };
         params.push((key, value));
     }
-    if !parser.at_end() {
-        return Err(invalid(
-            "the Signature-Input header must hold exactly one signature, labelled agentcap",
-        ));
-    }
-    Ok((label, SignatureParams { components, params }))
+    Ok(params)
 }
 
 /// Parses a `Signature` value holding exactly one member: `agentcap=:...:`.

@@ -29,7 +29,10 @@ use crate::token::unix_seconds;
 use crate::unix_time::from_unix;
 
 mod fields;
-use fields::{Bare, SignatureParams, check_content_digest, parse_signature, parse_signature_input};
+use fields::{
+    Bare, CheckedParams, SignatureParams, check_content_digest, parse_signature,
+    parse_signature_input,
+};
 
 /// The signature label, and the `tag` parameter: this signature means
 /// "agentcap holder proof" and nothing else.
@@ -247,88 +250,29 @@ impl HolderProof {
         max_age: Duration,
         clock_skew: Duration,
     ) -> Result<VerifiedProof, Error> {
-        let invalid = Error::InvalidHolderProof;
         let (label, params) = parse_signature_input(signature_input)?;
         if label != PROOF_LABEL {
-            return Err(invalid("the signature label is not agentcap"));
+            return Err(Error::InvalidHolderProof(
+                "the signature label is not agentcap",
+            ));
         }
         let signature = parse_signature(signature)?;
-
-        if params.components.len() != COVERED_COMPONENTS.len()
-            || params
-                .components
-                .iter()
-                .zip(COVERED_COMPONENTS)
-                .any(|(a, b)| a != b)
-        {
-            return Err(invalid(
-                "the proof must cover exactly \"@method\" \"@authority\" \"@path\" \"@query\" \
-                 \"content-digest\" \"authorization\", in that order",
-            ));
-        }
-        let checked = params.check()?;
-        if checked.tag != PROOF_LABEL {
-            return Err(invalid("the tag parameter is not agentcap"));
-        }
-        if checked.alg != "ed25519" {
-            return Err(invalid("the alg parameter is not ed25519"));
-        }
-        if checked.keyid != holder.to_string() {
-            return Err(invalid(
-                "the keyid names a key other than the token's holder",
-            ));
-        }
-        check_nonce(checked.nonce)?;
-
-        // Times, in whole seconds as the proof states them.
-        let now = unix_seconds(now)?;
-        let skew = clock_skew.as_secs();
-        if checked.expires <= checked.created {
-            return Err(invalid("the proof expires before it was created"));
-        }
-        if checked.created > now.saturating_add(skew) {
-            return Err(invalid("the proof was created in the future"));
-        }
-        let too_old_after = checked
-            .created
-            .saturating_add(max_age.as_secs())
-            .saturating_add(skew);
-        if now > too_old_after {
-            return Err(invalid("the proof is older than this service accepts"));
-        }
-        let expired_after = checked.expires.saturating_add(skew);
-        if now > expired_after {
-            return Err(invalid("the proof has expired"));
-        }
-
+        let checked = check_proof_params(&params, holder)?;
+        let last_accepted = last_accepted_second(&checked, now, max_age, clock_skew)?;
         let Some(content_digest) = content_digest else {
-            return Err(invalid("the Content-Digest header is missing"));
+            return Err(Error::InvalidHolderProof(
+                "the Content-Digest header is missing",
+            ));
         };
         check_content_digest(content_digest, request.body)?;
-
         let base = signature_base(request, content_digest.trim(), &params.serialize())?;
-        let key: [u8; 32] = holder
-            .to_bytes()
-            .try_into()
-            .map_err(|_| invalid("the holder key is not an Ed25519 key"))?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
-            .map_err(|_| invalid("the holder key is not an Ed25519 key"))?;
-        let signature = ed25519_dalek::Signature::from_bytes(&signature);
-        key.verify_strict(base.as_bytes(), &signature)
-            .map_err(|_| {
-                invalid(
-                    "the signature does not verify for this request: its method, authority, path, \
-                 query, body or token differ from what the holder signed, or its parameters \
-                 were altered",
-                )
-            })?;
-
+        verify_holder_signature(holder, &base, &signature)?;
         Ok(VerifiedProof {
             nonce: checked.nonce.to_owned(),
             created: from_unix(checked.created),
             // Accepted while `now` (in whole seconds) is at most the bound:
             // until the second after it.
-            replay_until: from_unix(too_old_after.min(expired_after).saturating_add(1)),
+            replay_until: from_unix(last_accepted.saturating_add(1)),
         })
     }
 
@@ -344,6 +288,99 @@ impl HolderProof {
         let (_, params) = parse_signature_input(signature_input)?;
         signature_base(request, content_digest.trim(), &params.serialize())
     }
+}
+
+/// Checks the `Signature-Input` parameters of a proof for `holder`: exactly
+/// the covered components, in order; every parameter present; the agentcap
+/// `tag`, the `ed25519` `alg`, the holder's `keyid` and a well-formed nonce.
+fn check_proof_params<'a>(
+    params: &'a SignatureParams,
+    holder: &PublicKey,
+) -> Result<CheckedParams<'a>, Error> {
+    let invalid = Error::InvalidHolderProof;
+    if params.components.len() != COVERED_COMPONENTS.len()
+        || params
+            .components
+            .iter()
+            .zip(COVERED_COMPONENTS)
+            .any(|(a, b)| a != b)
+    {
+        return Err(invalid(
+            "the proof must cover exactly \"@method\" \"@authority\" \"@path\" \"@query\" \
+             \"content-digest\" \"authorization\", in that order",
+        ));
+    }
+    let checked = params.check()?;
+    if checked.tag != PROOF_LABEL {
+        return Err(invalid("the tag parameter is not agentcap"));
+    }
+    if checked.alg != "ed25519" {
+        return Err(invalid("the alg parameter is not ed25519"));
+    }
+    if checked.keyid != holder.to_string() {
+        return Err(invalid(
+            "the keyid names a key other than the token's holder",
+        ));
+    }
+    check_nonce(checked.nonce)?;
+    Ok(checked)
+}
+
+/// Checks the proof's times against `now` (in whole seconds, as the proof
+/// states them) and returns the last second at which it is still accepted:
+/// the earlier of "older than `max_age`" and "expired", each widened by
+/// `clock_skew`.
+fn last_accepted_second(
+    checked: &CheckedParams<'_>,
+    now: SystemTime,
+    max_age: Duration,
+    clock_skew: Duration,
+) -> Result<u64, Error> {
+    let invalid = Error::InvalidHolderProof;
+    let now = unix_seconds(now)?;
+    let skew = clock_skew.as_secs();
+    if checked.expires <= checked.created {
+        return Err(invalid("the proof expires before it was created"));
+    }
+    if checked.created > now.saturating_add(skew) {
+        return Err(invalid("the proof was created in the future"));
+    }
+    let too_old_after = checked
+        .created
+        .saturating_add(max_age.as_secs())
+        .saturating_add(skew);
+    if now > too_old_after {
+        return Err(invalid("the proof is older than this service accepts"));
+    }
+    let expired_after = checked.expires.saturating_add(skew);
+    if now > expired_after {
+        return Err(invalid("the proof has expired"));
+    }
+    Ok(too_old_after.min(expired_after))
+}
+
+/// Verifies (strictly) the holder's Ed25519 `signature` over the signature
+/// base.
+fn verify_holder_signature(
+    holder: &PublicKey,
+    base: &str,
+    signature: &[u8; 64],
+) -> Result<(), Error> {
+    let invalid = Error::InvalidHolderProof;
+    let key: [u8; 32] = holder
+        .to_bytes()
+        .try_into()
+        .map_err(|_| invalid("the holder key is not an Ed25519 key"))?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .map_err(|_| invalid("the holder key is not an Ed25519 key"))?;
+    let signature = ed25519_dalek::Signature::from_bytes(signature);
+    key.verify_strict(base.as_bytes(), &signature).map_err(|_| {
+        invalid(
+            "the signature does not verify for this request: its method, authority, path, \
+                 query, body or token differ from what the holder signed, or its parameters \
+                 were altered",
+        )
+    })
 }
 
 /// The `Content-Digest` value for a body: `sha-256=:<base64>:` (RFC 9530).
