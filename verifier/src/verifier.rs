@@ -36,7 +36,7 @@ impl Denial {
 ///
 /// Each request pays, in order: size and format checks; signature
 /// verification (once per distinct token: verified tokens are cached by a
-/// SHA-512/256-bit digest of their text); chain rules (depth, holder binding); expiry;
+/// SHA-256 digest of their text); chain rules (depth, holder binding); expiry;
 /// revocation of every block; Datalog authorization with the service's
 /// policies. Time, revocation and policy are evaluated on every request,
 /// cached or not.
