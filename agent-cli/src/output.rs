@@ -47,12 +47,6 @@ pub fn note(format: Format, text: impl AsRef<str>) {
     }
 }
 
-/// RFC 3339, to the second, UTC, saturated into 1970 to year 9999 (see
-/// [`agentcap::unix_time`]).
-pub fn rfc3339(at: SystemTime) -> String {
-    agentcap::unix_time::format_rfc3339(at)
-}
-
 /// "in 59m 58s" or "expired 3s ago".
 pub fn relative(at: SystemTime) -> String {
     let now = SystemTime::now();

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{Decision, rfc3339};
+use agentcap::unix_time::format_rfc3339;
+
+use crate::decision::Decision;
 
 /// One audit record. Serialized as one JSON object per line by
 /// [`JsonLinesAuditSink`]; `Deserialize` lets tools read the trail back
@@ -67,7 +69,7 @@ impl AuditRecord {
     ) -> Self {
         let chain = decision.chain.as_deref();
         AuditRecord {
-            time: rfc3339(at),
+            time: format_rfc3339(at),
             decision: if decision.allowed() { "allow" } else { "deny" }.to_owned(),
             reason: decision.reason.code().to_owned(),
             user: chain.map(|c| c.user.clone()),

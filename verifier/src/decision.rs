@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use agentcap::display::{escape, escape_join};
+use agentcap::unix_time::format_rfc3339;
 use agentcap::{Chain, CheckRole, FailedCheck};
 use serde::Serialize;
 
@@ -281,7 +282,7 @@ impl Decision {
     fn explain_expired(&self) -> String {
         let mut out = "denied: the token expired".to_owned();
         if let Some(at) = self.expired_at {
-            let _ = write!(out, " at {}", rfc3339(at));
+            let _ = write!(out, " at {}", format_rfc3339(at));
         }
         out
     }
@@ -445,15 +446,10 @@ impl Decision {
                 None => format!("{who}: a cap refused {request}"),
             },
             (Some(CheckRole::Expiry), Some(b)) => match b.expires_at {
-                Some(at) => format!("{who} expired at {}", rfc3339(at)),
+                Some(at) => format!("{who} expired at {}", format_rfc3339(at)),
                 None => format!("{who} expired"),
             },
             _ => format!("check {} of {who} refused {request}", check.check),
         }
     }
-}
-
-/// RFC 3339 (UTC, seconds) for display and audit.
-pub(crate) fn rfc3339(at: SystemTime) -> String {
-    agentcap::unix_time::format_rfc3339(at)
 }

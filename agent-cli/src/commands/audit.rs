@@ -9,7 +9,7 @@
 use std::io::BufRead;
 use std::time::SystemTime;
 
-use agentcap::unix_time::{self, DurationMeans};
+use agentcap::unix_time::{self, DurationMeans, format_rfc3339};
 use agentcap_verifier::AuditRecord;
 use serde_json::json;
 
@@ -17,7 +17,7 @@ use crate::Outcome;
 use crate::cli::{AuditQueryArgs, DecisionFilter};
 use crate::error::{CliResult, Kind, ResultExt};
 use crate::input::time_point;
-use crate::output::{Format, emit, note, rfc3339, safe};
+use crate::output::{Format, emit, note, safe};
 
 /// The validated filter.
 pub(crate) struct AuditFilter {
@@ -88,7 +88,7 @@ fn shown_name(name: &str, proven: bool) -> String {
 
 /// One line of human output for a record.
 pub(crate) fn record_line(r: &AuditRecord) -> String {
-    let time = record_time(r).map_or_else(|| "-".to_owned(), rfc3339);
+    let time = record_time(r).map_or_else(|| "-".to_owned(), format_rfc3339);
     let decision = if r.allowed() { "ALLOW" } else { "DENY " };
     let user = r
         .user

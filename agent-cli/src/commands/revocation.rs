@@ -15,7 +15,9 @@ use crate::cli::{
 };
 use crate::error::{CliError, CliResult, Kind, ResultExt};
 use crate::input::{LIST_KEY_ENV, SecretSource, TokenSource, check_path_arg, duration, time_point};
-use crate::output::{Format, emit, json_line, note, rfc3339};
+use agentcap::unix_time::format_rfc3339;
+
+use crate::output::{Format, emit, json_line, note};
 
 /// The issuer name `revocation init` uses unless told otherwise.
 pub(crate) const DEFAULT_ISSUER: &str = "agentcap";
@@ -151,7 +153,7 @@ fn revoke_token_block(
         "block": index,
         "block_revocation_id": b.map(|b| b.revocation_id.clone()),
         "holder": b.map(|b| b.holder.clone()),
-        "token_expires_at": rfc3339(expires),
+        "token_expires_at": format_rfc3339(expires),
     }))
 }
 
@@ -170,7 +172,7 @@ fn revoke_ids(
                 d
             }
         };
-        revoked.push(json!({"id": id.to_string(), "token_expires_at": rfc3339(id_expiry)}));
+        revoked.push(json!({"id": id.to_string(), "token_expires_at": format_rfc3339(id_expiry)}));
     }
     Ok(revoked)
 }
@@ -283,8 +285,8 @@ pub fn list(args: RevocationListArgs, format: Format) -> CliResult<Outcome> {
                 s.push_str(&format!(
                     "{}  revoked {}  kept until {}{}\n",
                     e.id(),
-                    rfc3339(e.revoked_at()),
-                    rfc3339(e.token_expires_at()),
+                    format_rfc3339(e.revoked_at()),
+                    format_rfc3339(e.token_expires_at()),
                     reason_name(e)
                         .map(|r| format!("  ({r})"))
                         .unwrap_or_default()
@@ -298,8 +300,8 @@ pub fn list(args: RevocationListArgs, format: Format) -> CliResult<Outcome> {
                 "published_sequence": published,
                 "entries": entries.iter().map(|e| json!({
                     "id": e.id().to_string(),
-                    "revoked_at": rfc3339(e.revoked_at()),
-                    "token_expires_at": rfc3339(e.token_expires_at()),
+                    "revoked_at": format_rfc3339(e.revoked_at()),
+                    "token_expires_at": format_rfc3339(e.token_expires_at()),
                     "reason": reason_name(e),
                 })).collect::<Vec<_>>(),
             })
@@ -333,7 +335,7 @@ pub fn publish(args: RevocationPublishArgs, format: Format) -> CliResult<Outcome
                 "sequence": publication.sequence,
                 "entries": entries,
                 "out": args.out.display().to_string(),
-                "next_update": rfc3339(SystemTime::now() + validity),
+                "next_update": format_rfc3339(SystemTime::now() + validity),
             })
         },
     );

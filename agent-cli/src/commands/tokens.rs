@@ -12,7 +12,9 @@ use crate::error::{CliError, CliResult};
 use crate::input::{
     ROOT_KEY_ENV, SIGNING_KEY_ENV, SecretSource, TokenSource, duration, public_key,
 };
-use crate::output::{Format, emit, note, relative, rfc3339, safe};
+use agentcap::unix_time::format_rfc3339;
+
+use crate::output::{Format, emit, note, relative, safe};
 
 /// Parses `RESOURCE:OPERATION` arguments.
 pub(crate) fn parse_rights(values: &[String]) -> CliResult<Vec<Right>> {
@@ -82,7 +84,7 @@ pub(crate) fn emit_token(format: Format, token: &Token) -> CliResult<()> {
                 "user": chain.user,
                 "holder": chain.holder(),
                 "agents": chain.agents(),
-                "expires_at": chain.expires_at().map(rfc3339),
+                "expires_at": chain.expires_at().map(format_rfc3339),
                 "revocation_ids": chain.revocation_ids(),
             })
         },
@@ -287,11 +289,11 @@ fn render_chain_summary(chain: &Chain, root: Option<&PublicKey>) -> String {
     if let Some(intent) = &chain.intent {
         out.push_str(&format!("  intent: \"{}\"\n", safe(intent)));
     }
-    out.push_str(&format!("  issued: {}\n", rfc3339(chain.issued_at)));
+    out.push_str(&format!("  issued: {}\n", format_rfc3339(chain.issued_at)));
     if let Some(exp) = chain.expires_at() {
         out.push_str(&format!(
             "  expires: {} ({})\n",
-            rfc3339(exp),
+            format_rfc3339(exp),
             relative(exp)
         ));
     }
@@ -356,7 +358,7 @@ fn render_block_details(block: &ChainBlock, pad: &str) -> String {
     if let Some(exp) = block.expires_at {
         out.push_str(&format!(
             "{pad}expires: {} ({})\n",
-            rfc3339(exp),
+            format_rfc3339(exp),
             relative(exp)
         ));
     }
@@ -401,7 +403,7 @@ pub(crate) fn chain_json(chain: &Chain) -> Value {
                 "verified": b.verified,
                 "rights": b.rights.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "caps": b.caps.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "expires_at": b.expires_at.map(rfc3339),
+                "expires_at": b.expires_at.map(format_rfc3339),
                 "max_depth": b.max_depth,
                 "attestation": b.attestation,
                 "revocation_id": b.revocation_id,
@@ -412,8 +414,8 @@ pub(crate) fn chain_json(chain: &Chain) -> Value {
         "user": chain.user,
         "tenant": chain.tenant,
         "intent": chain.intent,
-        "issued_at": rfc3339(chain.issued_at),
-        "expires_at": chain.expires_at().map(rfc3339),
+        "issued_at": format_rfc3339(chain.issued_at),
+        "expires_at": chain.expires_at().map(format_rfc3339),
         "root_key_id": chain.root_key_id,
         "verified": chain.verified,
         "sealed": chain.sealed,
