@@ -25,6 +25,8 @@ pub struct AccessRequest {
     pub(crate) method: Option<String>,
     pub(crate) path: Option<String>,
     pub(crate) facts: Vec<(String, FactValue)>,
+    pub(crate) arguments: Vec<(String, FactValue)>,
+    pub(crate) token_only: bool,
     pub(crate) holder_proof: Option<HttpProof>,
 }
 
@@ -87,6 +89,36 @@ impl AccessRequest {
     /// `operation` on the concrete `resource`.
     pub fn new(resource: impl Into<String>, operation: impl Into<String>) -> Self {
         Request::new(resource, operation).into()
+    }
+
+    /// A request that asks nothing specific of the token: it needs a valid
+    /// token (signatures, chain rules, time, audience, holder proof,
+    /// revocation) and nothing more; no right, cap or service policy is
+    /// evaluated. For protocol traffic that acts on nothing, such as an MCP
+    /// `initialize` or `ping`.
+    pub fn token_only() -> Self {
+        let mut request = AccessRequest::new("", "");
+        request.token_only = true;
+        request
+    }
+
+    /// Whether this request asks for a valid token only ([`AccessRequest::token_only`]).
+    pub fn is_token_only(&self) -> bool {
+        self.token_only
+    }
+
+    /// A named argument of the call, stated as `argument(name, value)` for
+    /// the token's checks and the service's policies (an MCP tool call's
+    /// string and boolean arguments). Integer arguments that caps bound are
+    /// [`quantity`](Self::quantity) instead.
+    pub fn argument(mut self, name: impl Into<String>, value: impl Into<FactValue>) -> Self {
+        self.arguments.push((name.into(), value.into()));
+        self
+    }
+
+    /// The named arguments.
+    pub fn arguments(&self) -> &[(String, FactValue)] {
+        &self.arguments
     }
 
     /// What is asked of the token.
@@ -167,6 +199,8 @@ impl From<Request> for AccessRequest {
             method: None,
             path: None,
             facts: Vec::new(),
+            arguments: Vec::new(),
+            token_only: false,
             holder_proof: None,
         }
     }
