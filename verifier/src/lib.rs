@@ -71,6 +71,7 @@ pub struct MiddlewareGuide;
 mod builder;
 mod cache;
 mod decision;
+pub mod mcp;
 mod middleware;
 mod replay;
 mod request;
@@ -93,5 +94,5 @@ pub use middleware::{
     TokenExtractor, UnreadableToken, problem_response, status_for,
 };
 pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache, ReplayError};
-pub use request::{AccessRequest, HttpProof, RequestFacts, RestMapping};
+pub use request::{AccessRequest, HttpProof, MAX_ARGUMENT_BYTES, RequestFacts, RestMapping};
 pub use verifier::Verifier;
