@@ -153,6 +153,7 @@ pub struct McpMessage {
 
 /// A POST body: one message or a batch (JSON-RPC 2.0; MCP 2025-03-26).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per request, moved once
 pub enum McpBody {
     /// One message.
     Single(McpMessage),
