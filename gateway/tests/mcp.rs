@@ -44,7 +44,9 @@ async fn tool_server(hits: Hits) -> String {
         };
         if headers.get("x-answer").is_some_and(|v| v == "sse") {
             let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}});
-            let body = format!(": keep-alive\r\n\r\nevent: message\r\ndata: {note}\r\n\r\nevent: message\r\ndata: {answer}\r\n\r\n");
+            let body = format!(
+                ": keep-alive\r\n\r\nevent: message\r\ndata: {note}\r\n\r\nevent: message\r\ndata: {answer}\r\n\r\n"
+            );
             ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
         } else {
             axum::Json(answer).into_response()
@@ -92,7 +94,11 @@ async fn fixture(policies: &[&str]) -> Fixture {
 }
 
 impl Fixture {
-    async fn post(&self, body: &Value, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+    async fn post(
+        &self,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
         let mut request = self
             .client
             .post(&self.url)
@@ -121,39 +127,85 @@ fn call(id: i64, tool: &str, arguments: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_authorized_with_their_arguments() {
     let f = fixture(&[]).await;
-    let (status, answer) = f.call(&call(1, "search_flights", json!({"origin": "AMS"}))).await;
+    let (status, answer) = f
+        .call(&call(1, "search_flights", json!({"origin": "AMS"})))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(answer["result"]["content"][0]["text"], "did \"search_flights\"");
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        "did \"search_flights\""
+    );
 
-    let (status, answer) = f.call(&call(2, "book_flight", json!({"flight_id": "KL1", "max_price": 9999}))).await;
-    assert_eq!(status, StatusCode::OK, "a refused call is an answer to the call");
+    let (status, answer) = f
+        .call(&call(
+            2,
+            "book_flight",
+            json!({"flight_id": "KL1", "max_price": 9999}),
+        ))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a refused call is an answer to the call"
+    );
     assert_eq!(answer["id"], 2);
     assert_eq!(answer["error"]["code"], DENIED_CODE);
     assert_eq!(answer["error"]["data"]["reason"], "policy_denied");
     assert_eq!(answer["error"]["data"]["block"], 0);
 
-    let (_, answer) = f.call(&call(3, "book_flight", json!({"flight_id": "KL1", "max_price": 499.5}))).await;
+    let (_, answer) = f
+        .call(&call(
+            3,
+            "book_flight",
+            json!({"flight_id": "KL1", "max_price": 499.5}),
+        ))
+        .await;
     assert!(answer.get("result").is_some(), "{answer}");
-    let (_, answer) = f.call(&call(4, "book_flight", json!({"flight_id": "KL1", "max_price": 500.5}))).await;
-    assert_eq!(answer["error"]["code"], DENIED_CODE, "a fraction is rounded up, never under a cap");
-    let (_, answer) = f.call(&call(5, "cancel_trip", json!({"trip_id": "T1"}))).await;
+    let (_, answer) = f
+        .call(&call(
+            4,
+            "book_flight",
+            json!({"flight_id": "KL1", "max_price": 500.5}),
+        ))
+        .await;
+    assert_eq!(
+        answer["error"]["code"], DENIED_CODE,
+        "a fraction is rounded up, never under a cap"
+    );
+    let (_, answer) = f
+        .call(&call(5, "cancel_trip", json!({"trip_id": "T1"})))
+        .await;
     assert_eq!(answer["error"]["data"]["reason"], "policy_denied");
     assert_eq!(f.hits.count(), 2);
 
-    let resources: Vec<String> = f.records.all().iter().map(|r| format!("{} {}", r.resource, r.decision)).collect();
+    let resources: Vec<String> = f
+        .records
+        .all()
+        .iter()
+        .map(|r| format!("{} {}", r.resource, r.decision))
+        .collect();
     assert_eq!(
         resources,
-        ["tools/search_flights allow", "tools/book_flight deny", "tools/book_flight allow",
-         "tools/book_flight deny", "tools/cancel_trip deny"]
+        [
+            "tools/search_flights allow",
+            "tools/book_flight deny",
+            "tools/book_flight allow",
+            "tools/book_flight deny",
+            "tools/cancel_trip deny"
+        ]
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn string_arguments_are_facts_for_the_service_policy() {
     let f = fixture(&[r#"allow if argument("origin", "AMS")"#]).await;
-    let (_, answer) = f.call(&call(1, "search_flights", json!({"origin": "AMS"}))).await;
+    let (_, answer) = f
+        .call(&call(1, "search_flights", json!({"origin": "AMS"})))
+        .await;
     assert!(answer.get("result").is_some(), "{answer}");
-    let (_, answer) = f.call(&call(2, "search_flights", json!({"origin": "CDG"}))).await;
+    let (_, answer) = f
+        .call(&call(2, "search_flights", json!({"origin": "CDG"})))
+        .await;
     assert_eq!(answer["error"]["data"]["reason"], "policy_denied");
 }
 
@@ -179,7 +231,10 @@ async fn lists_answer_only_what_the_token_may_use() {
         .map(|d| serde_json::from_str(d).unwrap())
         .collect();
     assert_eq!(events.len(), 2, "{text}");
-    assert_eq!(events[0]["method"], "notifications/progress", "other events pass unchanged");
+    assert_eq!(
+        events[0]["method"], "notifications/progress",
+        "other events pass unchanged"
+    );
     assert_eq!(events[1]["result"], expect);
 }
 
@@ -187,11 +242,18 @@ async fn lists_answer_only_what_the_token_may_use() {
 async fn protocol_traffic_needs_a_valid_token_and_nothing_more() {
     let f = fixture(&[]).await;
     for method in ["initialize", "server/discover", "ping"] {
-        let (status, answer) = f.call(&json!({"jsonrpc": "2.0", "id": 1, "method": method})).await;
+        let (status, answer) = f
+            .call(&json!({"jsonrpc": "2.0", "id": 1, "method": method}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{method}");
         assert!(answer.get("result").is_some(), "{method}: {answer}");
     }
-    let (status, _, _) = f.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}), &[]).await;
+    let (status, _, _) = f
+        .post(
+            &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            &[],
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     let response = f
@@ -202,8 +264,14 @@ async fn protocol_traffic_needs_a_valid_token_and_nothing_more() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(challenge.contains("resource_metadata=\"http://127.0.0.1:"), "{challenge}");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("resource_metadata=\"http://127.0.0.1:"),
+        "{challenge}"
+    );
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["id"], 7);
     assert_eq!(answer["error"]["data"]["reason"], "missing_token");
@@ -215,8 +283,15 @@ async fn a_batch_is_authorized_call_by_call() {
     let allowed = json!([call(1, "search_flights", json!({})), {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}]);
     let (status, answer) = f.call(&allowed).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(answer[0]["result"]["content"][0]["text"], "did \"search_flights\"");
-    assert_eq!(answer[1]["result"]["tools"].as_array().unwrap().len(), 2, "the list in a batch is filtered too");
+    assert_eq!(
+        answer[0]["result"]["content"][0]["text"],
+        "did \"search_flights\""
+    );
+    assert_eq!(
+        answer[1]["result"]["tools"].as_array().unwrap().len(),
+        2,
+        "the list in a batch is filtered too"
+    );
     assert_eq!(f.hits.count(), 1);
 
     let mixed = json!([call(1, "search_flights", json!({})), call(2, "cancel_trip", json!({})),
@@ -235,11 +310,25 @@ async fn a_batch_is_authorized_call_by_call() {
 async fn unreadable_or_mismatched_messages_are_refused_before_the_upstream() {
     let f = fixture(&[]).await;
     let search = call(1, "search_flights", json!({}));
-    let (status, _, text) = f.post(&search, &[("mcp-method", "tools/call"), ("mcp-name", "cancel_trip")]).await;
+    let (status, _, text) = f
+        .post(
+            &search,
+            &[("mcp-method", "tools/call"), ("mcp-name", "cancel_trip")],
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"]["code"], -32020);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["code"],
+        -32020
+    );
     let (status, _, _) = f
-        .post(&search, &[("mcp-method", "tools/call"), ("mcp-name", "=?base64?c2VhcmNoX2ZsaWdodHM=?=")])
+        .post(
+            &search,
+            &[
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "=?base64?c2VhcmNoX2ZsaWdodHM=?="),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "a base64 mirrored name is decoded");
 
@@ -252,7 +341,10 @@ async fn unreadable_or_mismatched_messages_are_refused_before_the_upstream() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], -32700);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        -32700
+    );
 
     let big = call(2, "search_flights", json!({"note": "x".repeat(5000)}));
     let (status, _, _) = f.post(&big, &[]).await;

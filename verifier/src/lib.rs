@@ -21,8 +21,12 @@
 //! `application/problem+json` body. Every decision goes to an
 //! [`AuditSink`]; [`JsonLinesAuditSink`] appends JSON lines.
 //!
-//! With the `axum` feature: the [`Authorized`] extractor (the handler's [`AuthorizedDelegation`]) and an example
-//! [`tool_server`].
+//! [`mcp`] reads MCP's JSON-RPC messages: what each asks of the token, and
+//! refusals as MCP clients expect them ([`mcp::McpMapping`],
+//! [`mcp::McpRejection`]).
+//!
+//! With the `axum` feature: the [`Authorized`] extractor (the handler's [`AuthorizedDelegation`]), an example
+//! [`tool_server`] and an example [`mcp_tool_server`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -72,6 +76,8 @@ mod builder;
 mod cache;
 mod decision;
 pub mod mcp;
+#[cfg(feature = "axum")]
+pub mod mcp_tool_server;
 mod middleware;
 mod replay;
 mod request;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod demo_mcp;
 mod gateway;
 mod keys;
 mod prove;
