@@ -72,6 +72,10 @@ mod axum_support;
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../../docs/middleware.md")]
 pub struct MiddlewareGuide;
+/// The Rust examples of `docs/mcp.md`, compiled with the crate's doctests.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../../docs/mcp.md")]
+pub struct McpGuide;
 mod builder;
 mod cache;
 mod decision;
