@@ -77,6 +77,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Default largest upstream list answer buffered to filter it: 16 MiB.
 pub const DEFAULT_MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
 
+/// How long a client may take to send a request's head.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A configuration the gateway cannot run with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -253,6 +256,8 @@ impl Gateway {
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
                 if let Err(error) = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(io, service)
                     .await
                 {
@@ -295,8 +300,8 @@ fn is_transient(error: &std::io::Error) -> bool {
         .is_some_and(|code| code == 24 || code == 23)
 }
 
-/// The URI `uri` rebuilt from a path and query, for requests the gateway
-/// makes up (the authorization endpoint's original request).
+/// An origin-form URI (`/path?query`) from text, for the original request
+/// the authorization endpoint is asked about; `None` for anything else.
 pub(crate) fn origin_form(path_and_query: &str) -> Option<Uri> {
     path_and_query
         .parse::<Uri>()
