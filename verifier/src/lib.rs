@@ -84,7 +84,8 @@ pub use audit::{AuditError, AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit}
 pub use axum_support::Authorized;
 pub use builder::{
     ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_TOKEN_BYTES, MAX_CLOCK_SKEW, MAX_REQUEST_FACTS, VerifierBuilder,
+    DEFAULT_MAX_TOKEN_BYTES, MAX_ARGUMENT_BYTES, MAX_ARGUMENT_NAME_BYTES, MAX_CLOCK_SKEW, MAX_REQUEST_FACTS,
+    VerifierBuilder,
 };
 pub use decision::{Decision, Reason, RevocationInfo};
 pub use middleware::{
