@@ -468,3 +468,49 @@ fn serve_logs_a_forged_list_on_stderr_and_keeps_its_state() {
     assert!(text.contains("signature does not verify"), "{text}");
     assert_eq!(get(&format!("{url}flights/lis/2026-12-01"), &token).0, 200);
 }
+
+#[test]
+fn serve_with_a_resource_id_refuses_tokens_made_for_another_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = run(dir, &["keys", "generate", "--out", "root.key"]);
+    let root_pub = root["public_key"].as_str().unwrap().to_owned();
+    let mint = |audience: &str| {
+        let minted = run(
+            dir,
+            &[
+                "mint",
+                "--root-key-file",
+                "root.key",
+                "--user",
+                "alice",
+                "--agent",
+                "assistant",
+                "--right",
+                "flights/*:read",
+                "--audience",
+                audience,
+            ],
+        );
+        minted["token"].as_str().unwrap().to_owned()
+    };
+    let for_a = mint("https://a.example/mcp");
+    let for_b = mint("https://b.example/mcp");
+    let (_tool, tool_url) = start(
+        dir,
+        &[
+            "serve",
+            "--root-public-key",
+            &root_pub,
+            "--listen",
+            "127.0.0.1:0",
+            "--resource-id",
+            "HTTPS://a.example/mcp/",
+        ],
+    );
+    let flights = format!("{tool_url}flights/lis");
+    assert_eq!(get(&flights, &for_a).0, 200);
+    let (status, body) = get(&flights, &for_b);
+    assert_eq!(status, 401);
+    assert_eq!(body["reason"], "audience_mismatch");
+}
