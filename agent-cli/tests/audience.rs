@@ -98,7 +98,7 @@ fn verify_with_a_resource_id_refuses_a_token_made_for_another_service() {
 }
 
 #[test]
-fn audiences_are_shown_per_block_and_a_hop_cannot_widen_them() {
+fn audiences_are_shown_per_block() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let root = minted(dir, &[MCP_A, "https://b.example/"]);
@@ -130,12 +130,21 @@ fn audiences_are_shown_per_block_and_a_hop_cannot_widen_them() {
     assert_eq!(chain["audiences"], serde_json::json!(["https://b.example"]));
     let text = cmd(dir).args(["inspect", "@t1"]).output().unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(text.contains("audience: https://a.example/mcp, https://b.example"), "{text}");
+    assert!(
+        text.contains("audience: https://a.example/mcp, https://b.example"),
+        "{text}"
+    );
     assert!(text.contains("audience: https://b.example\n"), "{text}");
+}
 
+#[test]
+fn a_hop_cannot_widen_the_audiences_nor_name_an_invalid_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    minted(dir, &["https://b.example/"]);
     let widen = [
         "attenuate",
-        "@t1",
+        "@t0",
         "--to",
         "other",
         "--right",
@@ -146,7 +155,14 @@ fn audiences_are_shown_per_block_and_a_hop_cannot_widen_them() {
     let out = cmd(dir).args(widen).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let bad = cmd(dir)
-        .args(["attenuate", "@t1", "--to", "x", "--right", "tools/search:call"])
+        .args([
+            "attenuate",
+            "@t1",
+            "--to",
+            "x",
+            "--right",
+            "tools/search:call",
+        ])
         .args(["--audience", "https://u:hunter2@b.example"])
         .output()
         .unwrap();

@@ -93,7 +93,9 @@ pub const MAX_AUDIENCES: usize = 16;
 /// more than [`MAX_AUDIENCES`] is refused.
 pub(crate) fn canonical_resources(uris: &[String]) -> Result<Vec<String>, Error> {
     if uris.len() > MAX_AUDIENCES {
-        return Err(Error::InvalidResourceId("more than 16 audiences in one block"));
+        return Err(Error::InvalidResourceId(
+            "more than 16 audiences in one block",
+        ));
     }
     let mut canonical: Vec<String> = Vec::with_capacity(uris.len());
     for uri in uris {
@@ -160,7 +162,11 @@ mod tests {
             "https://gw.example/a/..",
         ];
         for uri in same {
-            assert_eq!(canonical_resource(uri).unwrap(), "https://gw.example", "{uri}");
+            assert_eq!(
+                canonical_resource(uri).unwrap(),
+                "https://gw.example",
+                "{uri}"
+            );
         }
         assert_eq!(
             canonical_resource("http://X.example:80/mcp/").unwrap(),

@@ -72,7 +72,8 @@ impl Request {
     /// check ([`Token::check`]) then applies the audience rule as that
     /// service would ([`Chain::check_audience`]) and states
     /// `audience(<canonical id>)` for the token's checks. Without it, the
-    /// token's audiences are not checked locally.
+    /// token's audiences are not checked locally. The verifier crate
+    /// ignores it: a service states its own identifier.
     pub fn audience(mut self, resource_id: impl Into<String>) -> Self {
         self.audience = Some(resource_id.into());
         self

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use agentcap::vocabulary::request as request_fact;
 use agentcap::{
-    CheckRole, Error, FactValue, Grant, Hop, KeyPair, LOCAL_CHECK_LIMITS, Request,
-    ServicePolicies, Token,
+    CheckRole, Error, FactValue, Grant, Hop, KeyPair, LOCAL_CHECK_LIMITS, Request, ServicePolicies,
+    Token,
 };
 
 const MCP_A: &str = "https://a.example/mcp";
@@ -29,7 +29,13 @@ fn datalog_allows(token: &Token, audience: Option<&str>) -> bool {
         .unwrap_or_default();
     let policies = ServicePolicies::allow_all(LOCAL_CHECK_LIMITS);
     token
-        .authorize(&request, SystemTime::now(), Duration::ZERO, facts, &policies)
+        .authorize(
+            &request,
+            SystemTime::now(),
+            Duration::ZERO,
+            facts,
+            &policies,
+        )
         .is_ok()
 }
 
@@ -74,10 +80,7 @@ fn an_invalid_audience_is_refused_when_the_token_is_built() {
     for i in 0..=agentcap::MAX_AUDIENCES {
         many = many.audience(format!("https://s{i}.example"));
     }
-    assert!(matches!(
-        many.mint(&root),
-        Err(Error::InvalidResourceId(_))
-    ));
+    assert!(matches!(many.mint(&root), Err(Error::InvalidResourceId(_))));
 }
 
 #[test]
@@ -85,7 +88,10 @@ fn a_hop_may_narrow_the_audiences_but_never_widen_them() {
     let root = KeyPair::generate();
     let open = grant().mint(&root).unwrap();
     let hop = |uris: &[&str]| {
-        uris.iter().fold(Hop::to("search").right("tools/*", "call"), |h, u| h.audience(*u))
+        uris.iter()
+            .fold(Hop::to("search").right("tools/*", "call"), |h, u| {
+                h.audience(*u)
+            })
     };
     // Without audiences in force, a hop may name any.
     let for_a = open.delegate(&hop(&[MCP_A]), None).unwrap();
@@ -119,7 +125,10 @@ fn the_audience_rule_refuses_other_services_and_services_without_an_identifier()
     assert!(error.to_string().contains(MCP_B));
     assert!(matches!(
         chain.check_audience(None),
-        Err(Error::AudienceMismatch { block: 0, resource_id: None })
+        Err(Error::AudienceMismatch {
+            block: 0,
+            resource_id: None
+        })
     ));
     // A token naming no audience passes anywhere.
     let plain = grant().mint(&root).unwrap();
@@ -141,10 +150,16 @@ fn the_token_s_own_check_refuses_a_stated_audience_it_does_not_name() {
     let hop = Hop::to("search").right("tools/*", "call").audience(MCP_A);
     let child = token.delegate(&hop, None).unwrap();
     for t in [&token, &child] {
-        assert!(datalog_allows(t, None), "no audience stated: the check passes");
+        assert!(
+            datalog_allows(t, None),
+            "no audience stated: the check passes"
+        );
         assert!(datalog_allows(t, Some(MCP_A)));
         assert!(!datalog_allows(t, Some(MCP_B)));
-        assert!(!datalog_allows(t, Some("https://A.example/mcp")), "not canonical");
+        assert!(
+            !datalog_allows(t, Some("https://A.example/mcp")),
+            "not canonical"
+        );
     }
     let failed = token.authorize(
         &Request::new("tools/search", "call"),
@@ -166,7 +181,9 @@ fn the_local_check_applies_the_audience_of_the_request_when_given() {
     let key = root.public();
     let call = || Request::new("tools/search", "call");
     token.check(&key, &call()).unwrap();
-    token.check(&key, &call().audience("https://A.example:443/mcp/")).unwrap();
+    token
+        .check(&key, &call().audience("https://A.example:443/mcp/"))
+        .unwrap();
     assert!(matches!(
         token.check(&key, &call().audience(MCP_B)),
         Err(Error::AudienceMismatch { .. })

@@ -335,6 +335,25 @@ fn audiences_of(audiences: &[Vec<usize>], block: usize) -> impl Iterator<Item = 
         .map(|i| AUDIENCES[*i % AUDIENCES.len()])
 }
 
+/// The hop `plan` describes, to `agent-{n}` below `parent`, for `audiences`.
+fn hop_of(
+    parent: &Token,
+    n: usize,
+    plan: &HopPlan,
+    audiences: impl Iterator<Item = &'static str>,
+) -> Hop {
+    let mut hop = Hop::to(format!("agent-{n}")).ttl(Duration::from_secs(plan.ttl));
+    for uri in audiences {
+        hop = hop.audience(uri);
+    }
+    for (index, _, _) in &plan.rights {
+        let held = &parent.chain().blocks[0].rights;
+        let base = &held[index.index(held.len())];
+        hop = hop.right(base.resource.as_str(), base.operation.as_str());
+    }
+    hop
+}
+
 fn build_keyed(
     rights: &[(String, String)],
     caps: &[CapPlan],
@@ -361,15 +380,7 @@ fn build_keyed(
     let mut tokens = vec![grant.mint(&root).unwrap()];
     for (i, (plan, bind)) in plans.iter().enumerate() {
         let parent = tokens.last().unwrap();
-        let mut hop = Hop::to(format!("agent-{}", i + 1)).ttl(Duration::from_secs(plan.ttl));
-        for uri in audiences_of(audiences, i + 1) {
-            hop = hop.audience(uri);
-        }
-        for (index, _, _) in &plan.rights {
-            let held = &parent.chain().blocks[0].rights;
-            let base = &held[index.index(held.len())];
-            hop = hop.right(base.resource.as_str(), base.operation.as_str());
-        }
+        let mut hop = hop_of(parent, i + 1, plan, audiences_of(audiences, i + 1));
         let next = KeyPair::generate();
         if *bind {
             hop = hop.agent_key(next.public());

@@ -43,7 +43,10 @@ fn a_service_with_a_resource_id_refuses_tokens_made_for_another() {
     let root = KeyPair::generate();
     let for_a = text(&grant(&root).audience(MCP_A).mint(&root).unwrap());
     let for_any = text(&grant(&root).mint(&root).unwrap());
-    let at_a = builder(&root).resource_id("HTTPS://A.example/mcp/").build().unwrap();
+    let at_a = builder(&root)
+        .resource_id("HTTPS://A.example/mcp/")
+        .build()
+        .unwrap();
     let at_b = builder(&root).resource_id(MCP_B).build().unwrap();
     let anonymous = builder(&root).build().unwrap();
 
@@ -52,7 +55,11 @@ fn a_service_with_a_resource_id_refuses_tokens_made_for_another() {
     assert_eq!(denied.reason, Reason::AudienceMismatch);
     assert!(denied.reason.is_authentication_failure());
     assert_eq!(denied.reason.code(), "audience_mismatch");
-    assert!(denied.explain().starts_with("denied: the token was not issued for this service"));
+    assert!(
+        denied
+            .explain()
+            .starts_with("denied: the token was not issued for this service")
+    );
     assert!(denied.explain().contains("block 0"), "{}", denied.explain());
     assert_eq!(
         denied.client_message(),
@@ -78,7 +85,11 @@ fn a_hop_for_another_service_is_refused_even_when_the_grant_is_for_this_one() {
     let at_a = builder(&root).resource_id(MCP_A).build().unwrap();
     let decision = at_a.verify(&child, &call());
     assert_eq!(decision.reason, Reason::AudienceMismatch);
-    assert!(decision.explain().contains("block 1"), "{}", decision.explain());
+    assert!(
+        decision.explain().contains("block 1"),
+        "{}",
+        decision.explain()
+    );
     let at_b = builder(&root).resource_id(MCP_B).build().unwrap();
     assert!(at_b.verify(&child, &call()).allowed());
 }
@@ -88,10 +99,21 @@ fn the_resource_id_is_stated_for_policies_and_must_be_a_uri() {
     let root = KeyPair::generate();
     let token = text(&grant(&root).mint(&root).unwrap());
     let policy = format!("allow if audience(\"{MCP_A}\");");
-    let at_a = builder(&root).resource_id(MCP_A).policy(&policy).build().unwrap();
+    let at_a = builder(&root)
+        .resource_id(MCP_A)
+        .policy(&policy)
+        .build()
+        .unwrap();
     assert!(at_a.verify(&token, &call()).allowed());
-    let elsewhere = builder(&root).resource_id(MCP_B).policy(&policy).build().unwrap();
-    assert_eq!(elsewhere.verify(&token, &call()).reason, Reason::PolicyDenied);
+    let elsewhere = builder(&root)
+        .resource_id(MCP_B)
+        .policy(&policy)
+        .build()
+        .unwrap();
+    assert_eq!(
+        elsewhere.verify(&token, &call()).reason,
+        Reason::PolicyDenied
+    );
     let refused = builder(&root).resource_id("a.example/mcp").build();
     assert!(matches!(refused, Err(ConfigError::InvalidResourceId(_))));
     // A request cannot state the audience itself.
@@ -164,7 +186,10 @@ fn arguments_are_bounded() {
         verify(call().argument("n".repeat(129), "x")),
         Reason::MalformedRequest
     );
-    assert_eq!(verify(call().argument("n".repeat(128), "x")), Reason::Allowed);
+    assert_eq!(
+        verify(call().argument("n".repeat(128), "x")),
+        Reason::Allowed
+    );
     let crowded = (0..MAX_REQUEST_FACTS).fold(call().quantity("amount", 1), |r, i| {
         r.argument(format!("a{i}"), i64::try_from(i).unwrap())
     });
@@ -201,7 +226,10 @@ impl Revocations {
     }
 
     fn publish(&self) {
-        let publication = self.store.publish(&self.key, Duration::from_secs(600)).unwrap();
+        let publication = self
+            .store
+            .publish(&self.key, Duration::from_secs(600))
+            .unwrap();
         self.state.accept_list(&publication.list).unwrap();
     }
 
@@ -241,22 +269,48 @@ fn a_token_only_request_needs_a_valid_token_and_nothing_more() {
     assert!(decision.revocation.is_some(), "revocation was checked");
     let record = AuditRecord::new(&decision, None, None, SystemTime::now());
     assert!(record.token_only && record.allowed());
-    assert_eq!((record.resource.as_str(), record.operation.as_str()), ("", ""));
+    assert_eq!(
+        (record.resource.as_str(), record.operation.as_str()),
+        ("", "")
+    );
     assert!(!record.explanation.contains("request was"));
     // The same token asking for something specific meets the policy.
-    assert_eq!(verifier.verify(&text(&token), &call()).reason, Reason::PolicyDenied);
+    assert_eq!(
+        verifier.verify(&text(&token), &call()).reason,
+        Reason::PolicyDenied
+    );
     // A normal request for no resource is still malformed.
     let empty = verifier.verify(&text(&token), &AccessRequest::new("", ""));
     assert_eq!(empty.reason, Reason::MalformedRequest);
+}
 
+#[test]
+fn a_token_only_request_is_denied_for_what_makes_a_token_invalid() {
+    let root = KeyPair::generate();
+    let revocations = Revocations::new();
+    let verifier = Verifier::builder()
+        .root_key(None, root.public())
+        .revocation(Arc::clone(&revocations.state))
+        .resource_id(MCP_A)
+        .build()
+        .unwrap();
+    let token = grant(&root).audience(MCP_A).mint(&root).unwrap();
+    let only = AccessRequest::token_only();
+    assert!(verifier.verify(&text(&token), &only).allowed());
     let later = AccessRequest::token_only().at(SystemTime::now() + Duration::from_secs(3600));
-    assert_eq!(verifier.verify(&text(&token), &later).reason, Reason::Expired);
+    assert_eq!(
+        verifier.verify(&text(&token), &later).reason,
+        Reason::Expired
+    );
     let for_b = grant(&root).audience(MCP_B).mint(&root).unwrap();
     assert_eq!(
         verifier.verify(&text(&for_b), &only).reason,
         Reason::AudienceMismatch
     );
-    let forged = grant(&root).audience(MCP_A).mint(&KeyPair::generate()).unwrap();
+    let forged = grant(&root)
+        .audience(MCP_A)
+        .mint(&KeyPair::generate())
+        .unwrap();
     assert_eq!(
         verifier.verify(&text(&forged), &only).reason,
         Reason::BadSignature
@@ -307,7 +361,9 @@ fn a_token_only_request_still_needs_the_holder_s_proof_when_required() {
     );
     let stranger = proof(&KeyPair::generate(), &token, "gw.example", "/mcp");
     assert_eq!(
-        verifier.verify(&token, &only().holder_proof(stranger)).reason,
+        verifier
+            .verify(&token, &only().holder_proof(stranger))
+            .reason,
         Reason::HolderProofInvalid
     );
     let proven = proof(&agent, &token, "gw.example", "/mcp");

@@ -437,6 +437,28 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
     );
     seen.push(Reason::HolderProofInvalid);
 
+    // 401: a token made for another service (an RFC 8707 audience).
+    let elsewhere = Grant::new("alice", "travel-assistant")
+        .right("hotels/*", "read")
+        .audience("https://b.example/mcp")
+        .mint(&world.root)
+        .unwrap();
+    let here = world
+        .verifier()
+        .resource_id("https://a.example/mcp")
+        .build()
+        .unwrap();
+    let here = Server::start(here, no_audit()).await;
+    expect(
+        &here,
+        "/hotels/lis",
+        Some(&elsewhere),
+        unauthorized,
+        Reason::AudienceMismatch,
+    )
+    .await;
+    seen.push(Reason::AudienceMismatch);
+
     // 401: a block over the evaluation budget, never evaluated.
     let biscuit = biscuit_auth::Biscuit::from(
         world.user.to_bytes().unwrap(),
