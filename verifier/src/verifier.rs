@@ -144,6 +144,42 @@ impl Verifier {
         self.timed(token, request, ProofStep::AlreadyChecked)
     }
 
+    /// Whether `token` could be allowed *some* request for the resource and
+    /// operation of `request`, within an HTTP request already allowed (as
+    /// [`Verifier::verify_further`]): for listing only what an agent may
+    /// use (an MCP `tools/list`). A list names a tool, not its arguments,
+    /// so every quantity the chain's caps bound for it is stated at a value
+    /// all those caps allow; when no value satisfies them all, the answer
+    /// is no. The calls themselves are decided in full when they come.
+    pub fn may_use(&self, token: &str, request: &AccessRequest) -> bool {
+        let token = token.trim();
+        let Some(chain) = self.cached(&cache_key(token)).map(|v| Arc::clone(&v.chain)) else {
+            return self.verify_further(token, request).allowed();
+        };
+        let (resource, operation) = (request.resource(), request.operation());
+        let mut bounds: Vec<(&str, i64, i64)> = Vec::new();
+        for (_, cap) in chain.caps_for(resource, operation) {
+            let (lo, hi) = (cap.min.unwrap_or(i64::MIN), cap.max.unwrap_or(i64::MAX));
+            match bounds.iter_mut().find(|(name, _, _)| *name == cap.name) {
+                Some(bound) => {
+                    bound.1 = bound.1.max(lo);
+                    bound.2 = bound.2.min(hi);
+                }
+                None => bounds.push((&cap.name, lo, hi)),
+            }
+        }
+        let mut probe = request.clone();
+        for (name, lo, hi) in bounds {
+            // Zero when allowed (negative values need more than a cap).
+            let value = 0.clamp(lo, hi.max(lo));
+            if value > hi {
+                return false;
+            }
+            probe = probe.quantity(name, value);
+        }
+        self.verify_further(token, &probe).allowed()
+    }
+
     fn timed(&self, token: &str, request: &AccessRequest, proof: ProofStep) -> Decision {
         let started = Instant::now();
         let mut decision = self.decide(token.trim(), request, proof);
