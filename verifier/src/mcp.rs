@@ -113,13 +113,18 @@ impl ListKind {
     /// What using `item` (an element of the list) asks of the token; `None`
     /// for an item without a usable name (it is dropped).
     pub fn item_request(self, item: &Value) -> Option<AccessRequest> {
-        let (key, prefix, operation) = match self {
-            ListKind::Tools => ("name", "tools/", "call"),
-            ListKind::Resources => ("uri", "resources/", "read"),
-            ListKind::Prompts => ("name", "prompts/", "read"),
+        let (key, operation) = match self {
+            ListKind::Tools => ("name", "call"),
+            ListKind::Resources => ("uri", "read"),
+            ListKind::Prompts => ("name", "read"),
         };
         let name = item.get(key)?.as_str().filter(|n| !n.is_empty())?;
-        Some(AccessRequest::new(format!("{prefix}{name}"), operation))
+        let resource = match self {
+            ListKind::Tools => format!("tools/{name}"),
+            ListKind::Resources => resource_for_uri(name),
+            ListKind::Prompts => format!("prompts/{name}"),
+        };
+        Some(AccessRequest::new(resource, operation))
     }
 }
 
@@ -295,7 +300,7 @@ fn ask_of(method: &str, params: &Map<String, Value>) -> Result<(Option<String>, 
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let uri = named("uri")?;
-            let request = AccessRequest::new(format!("resources/{uri}"), "read");
+            let request = AccessRequest::new(resource_for_uri(&uri), "read");
             return Ok((Some(uri), McpAsk::Access(request)));
         }
         "completion/complete" => McpAsk::Access(completion_target(params)?),
@@ -314,6 +319,35 @@ fn ask_of(method: &str, params: &Map<String, Value>) -> Result<(Option<String>, 
     Ok((None, ask))
 }
 
+/// The agentcap resource for an MCP resource URI: `resources/`, then the
+/// scheme, then the rest of the URI with its `//` and empty segments
+/// dropped, so that it reads as a path rights can match:
+/// `itinerary://7` → `resources/itinerary/7`, `file:///srv/a.txt` →
+/// `resources/file/srv/a.txt`, `https://x.example/a?b` →
+/// `resources/https/x.example/a?b`. A `.` or `..` segment is kept, and
+/// refused when the request is validated.
+pub fn resource_for_uri(uri: &str) -> String {
+    let (scheme, rest) = match uri.split_once(':') {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            (Some(scheme.to_ascii_lowercase()), rest)
+        }
+        _ => (None, uri),
+    };
+    let mut resource = String::from("resources");
+    for segment in scheme.iter().map(String::as_str).chain(rest.split('/')) {
+        if !segment.is_empty() {
+            resource.push('/');
+            resource.push_str(segment);
+        }
+    }
+    resource
+}
+
 /// `completion/complete` completes an argument of a prompt or a resource
 /// template: it reads what its `ref` names.
 fn completion_target(params: &Map<String, Value>) -> Result<AccessRequest, String> {
@@ -326,7 +360,7 @@ fn completion_target(params: &Map<String, Value>) -> Result<AccessRequest, Strin
     };
     match field("type") {
         Some("ref/prompt") => field("name").map(|n| format!("prompts/{n}")),
-        Some("ref/resource") => field("uri").map(|u| format!("resources/{u}")),
+        Some("ref/resource") => field("uri").map(resource_for_uri),
         _ => None,
     }
     .map(|resource| AccessRequest::new(resource, "read"))
@@ -348,7 +382,7 @@ fn subscriptions(params: &Map<String, Value>) -> Result<McpAsk, String> {
         .iter()
         .map(|uri| match uri.as_str() {
             Some(uri) if !uri.is_empty() => {
-                Ok(AccessRequest::new(format!("resources/{uri}"), "read"))
+                Ok(AccessRequest::new(resource_for_uri(uri), "read"))
             }
             _ => Err("resourceSubscriptions must be an array of URIs".to_owned()),
         })
@@ -625,7 +659,7 @@ mod tests {
         };
         assert_eq!(
             (r.resource(), r.operation()),
-            ("resources/itinerary://7", "read")
+            ("resources/itinerary/7", "read")
         );
         let McpAsk::Access(r) = ask(
             r#"{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"plan"}}}"#,
@@ -692,6 +726,21 @@ mod tests {
             panic!()
         };
         assert!(items[0].is_ok() && items[1].is_err());
+    }
+
+    #[test]
+    fn resource_uris_read_as_paths() {
+        for (uri, resource) in [
+            ("itinerary://7", "resources/itinerary/7"),
+            ("file:///srv/a.txt", "resources/file/srv/a.txt"),
+            ("HTTPS://x.example/a/?b=1", "resources/https/x.example/a/?b=1"),
+            ("notes/today", "resources/notes/today"),
+            ("file:///a/../etc", "resources/file/a/../etc"),
+        ] {
+            assert_eq!(resource_for_uri(uri), resource, "{uri}");
+        }
+        let traversal = AccessRequest::new(resource_for_uri("file:///a/../etc"), "read");
+        assert!(traversal.request().validate().is_err());
     }
 
     #[test]
