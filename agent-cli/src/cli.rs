@@ -95,6 +95,20 @@ pub enum Command {
         @list.pub --audit-log audit.jsonl"
     )]
     Serve(ServeArgs),
+    /// Verify and authorize every request in front of any HTTP or MCP
+    /// server (a reverse proxy), with an authorization endpoint for nginx
+    /// `auth_request` and Envoy `ext_authz`.
+    #[command(
+        after_help = "Examples:\n  agentcap gateway --upstream http://127.0.0.1:8000 \
+        --listen 127.0.0.1:8080 --root-public-key @root.pub --mcp \\\n    --revocation-list \
+        http://127.0.0.1:8081/ --revocation-public-key @list.pub --audit-log audit.jsonl\n\n\
+        Allowed requests go upstream without the token, with x-agentcap-user, \
+        x-agentcap-agents,\nx-agentcap-proven and x-agentcap-token-id headers (client-sent \
+        copies removed).\nEndpoints of its own: /.well-known/oauth-protected-resource (RFC \
+        9728) and\n/_agentcap/authz (for nginx auth_request with X-Original-URI and \
+        X-Original-Method)."
+    )]
+    Gateway(GatewayArgs),
     /// Query an audit log (JSON lines).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -462,6 +476,34 @@ pub struct ServeArgs {
     /// Refuse requests (503) whose audit record cannot be written.
     #[arg(long, requires = "audit_log")]
     pub audit_required: bool,
+}
+
+/// `agentcap gateway`
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// The server to protect: an http:// or https:// URL; request paths
+    /// are appended to its path.
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// Read request bodies as MCP (JSON-RPC over streamable HTTP): tool
+    /// calls authorized with their arguments, lists filtered to what the
+    /// token may use, refusals as JSON-RPC errors.
+    #[arg(long)]
+    pub mcp: bool,
+    /// An authorization server where clients get tokens, published in the
+    /// RFC 9728 metadata (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub authorization_server: Vec<String>,
+    /// Pass the client's Authorization header upstream (default: removed).
+    #[arg(long)]
+    pub forward_token: bool,
+    /// The largest request body read to authorize it (default 1048576);
+    /// larger ones get 413.
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// The verifier's options, as for `serve`.
+    #[command(flatten)]
+    pub service: ServeArgs,
 }
 
 /// `agentcap prove`

@@ -191,7 +191,10 @@ impl Decision {
         self.reason == Reason::Allowed
     }
 
-    pub(crate) fn new(reason: Reason, resource: &str, operation: &str) -> Self {
+    /// A decision with `reason` for `operation` on `resource`, with nothing
+    /// else known: for refusals taken before the verifier runs (no token,
+    /// a message that cannot be read).
+    pub fn new(reason: Reason, resource: &str, operation: &str) -> Self {
         Decision {
             reason,
             chain: None,

@@ -21,8 +21,12 @@
 //! `application/problem+json` body. Every decision goes to an
 //! [`AuditSink`]; [`JsonLinesAuditSink`] appends JSON lines.
 //!
-//! With the `axum` feature: the [`Authorized`] extractor (the handler's [`AuthorizedDelegation`]) and an example
-//! [`tool_server`].
+//! [`mcp`] reads MCP's JSON-RPC messages: what each asks of the token, and
+//! refusals as MCP clients expect them ([`mcp::McpMapping`],
+//! [`mcp::McpRejection`]).
+//!
+//! With the `axum` feature: the [`Authorized`] extractor (the handler's [`AuthorizedDelegation`]), an example
+//! [`tool_server`] and an example [`mcp_tool_server`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -68,9 +72,16 @@ mod axum_support;
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../../docs/middleware.md")]
 pub struct MiddlewareGuide;
+/// The Rust examples of `docs/mcp.md`, compiled with the crate's doctests.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../../docs/mcp.md")]
+pub struct McpGuide;
 mod builder;
 mod cache;
 mod decision;
+pub mod mcp;
+#[cfg(feature = "axum")]
+pub mod mcp_tool_server;
 mod middleware;
 mod replay;
 mod request;
@@ -93,5 +104,5 @@ pub use middleware::{
     TokenExtractor, UnreadableToken, problem_response, status_for,
 };
 pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache, ReplayError};
-pub use request::{AccessRequest, HttpProof, RequestFacts, RestMapping};
+pub use request::{AccessRequest, HttpProof, MAX_ARGUMENT_BYTES, RequestFacts, RestMapping};
 pub use verifier::Verifier;

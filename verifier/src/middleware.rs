@@ -111,6 +111,19 @@ impl AuthorizedDelegation {
 pub trait Rejection: Send + Sync + 'static {
     /// The response for `decision`, a denial, taken for the request `parts`.
     fn respond(&self, decision: &Decision, parts: &http::request::Parts) -> Response<Full<Bytes>>;
+
+    /// The response for `decision` when the layer read the request's body
+    /// (`body` is `None` when it did not): a JSON-RPC refusal answers the
+    /// request's id. By default the body is ignored.
+    fn respond_to_body(
+        &self,
+        decision: &Decision,
+        parts: &http::request::Parts,
+        body: Option<&[u8]>,
+    ) -> Response<Full<Bytes>> {
+        let _ = body;
+        self.respond(decision, parts)
+    }
 }
 
 impl<F> Rejection for F
@@ -301,9 +314,10 @@ where
     }
 }
 
-/// Runs the decision on tokio's blocking pool when there is one, so that no
-/// evaluation, audit write or lock ever holds an executor thread; inline
-/// otherwise.
+/// Runs the decision inline when the token is warm (verified and cached:
+/// tens of microseconds), else on tokio's blocking pool when there is one,
+/// so that no signature verification or long evaluation holds an executor
+/// thread; inline when there is no runtime.
 async fn off_executor(
     config: Arc<Config>,
     parts: http::request::Parts,
@@ -312,10 +326,14 @@ async fn off_executor(
     http::request::Parts,
     Result<AuthorizedDelegation, Response<Full<Bytes>>>,
 ) {
+    let warm = matches!(config.extractor.token(&parts), Ok(Some(token)) if config.verifier.is_warm(&token));
     let decide = move || {
         let outcome = config.decide(&parts, body.as_ref());
         (parts, outcome)
     };
+    if warm {
+        return decide();
+    }
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => match handle.spawn_blocking(decide).await {
             Ok(decided) => decided,
@@ -370,7 +388,7 @@ impl Config {
                 } else {
                     "the body could not be read".to_owned()
                 });
-                let mut response = self.reject(&decision, &parts);
+                let mut response = self.reject(&decision, &parts, None);
                 if too_large {
                     *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
                 }
@@ -399,7 +417,7 @@ impl Config {
             Err(detail) => {
                 let mut decision = Decision::new(Reason::MalformedRequest, path, method);
                 decision.detail = Some(detail);
-                return Err(self.reject(&decision, parts));
+                return Err(self.reject(&decision, parts, body));
             }
         };
         let request = with_proof(request, parts, body);
@@ -418,12 +436,14 @@ impl Config {
             }
         };
         if !decision.allowed() {
-            return Err(self.reject(&decision, parts));
+            return Err(self.reject(&decision, parts, body));
         }
         if !self.record(&decision, parts) {
             let mut refused = decision.clone();
             refused.reason = Reason::AuditUnavailable;
-            return Err(self.rejection.respond(&refused, parts));
+            return Err(self
+                .rejection
+                .respond_to_body(&refused, parts, body.map(|b| &b[..])));
         }
         match decision.chain {
             Some(chain) => Ok(AuthorizedDelegation {
@@ -432,11 +452,17 @@ impl Config {
                 matched_policy: decision.matched_policy,
             }),
             // An allowed decision always carries its chain; refuse rather than guess.
-            None => Err(self.reject(&Decision::new(Reason::Malformed, path, method), parts)),
+            None => Err(self.reject(&Decision::new(Reason::Malformed, path, method), parts, body)),
         }
     }
 
-    fn reject(&self, decision: &Decision, parts: &http::request::Parts) -> Response<Full<Bytes>> {
+    fn reject(
+        &self,
+        decision: &Decision,
+        parts: &http::request::Parts,
+        body: Option<&Bytes>,
+    ) -> Response<Full<Bytes>> {
+        let body = body.map(|b| &b[..]);
         tracing::info!(
             reason = decision.reason.code(),
             method = %parts.method,
@@ -447,9 +473,9 @@ impl Config {
         if !self.record(decision, parts) {
             let mut refused = decision.clone();
             refused.reason = Reason::AuditUnavailable;
-            return self.rejection.respond(&refused, parts);
+            return self.rejection.respond_to_body(&refused, parts, body);
         }
-        self.rejection.respond(decision, parts)
+        self.rejection.respond_to_body(decision, parts, body)
     }
 
     /// Records the decision; false when the sink failed and audit is required.

@@ -5,6 +5,10 @@ use std::time::SystemTime;
 
 use agentcap::{FactValue, Request};
 
+/// The largest string argument stated as an `argument(name, value)` fact,
+/// in bytes: an MCP tool call's longer strings state nothing.
+pub const MAX_ARGUMENT_BYTES: usize = 4096;
+
 /// A request to authorize at a service: what is asked of the token (an
 /// [`agentcap::Request`]: resource, operation, quantities, time), and what
 /// is the service's own: the HTTP method and path, custom facts for its

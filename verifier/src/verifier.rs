@@ -31,6 +31,13 @@ impl Denial {
     }
 }
 
+/// Whether a decision checks the holder's proof of possession.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProofStep {
+    Check,
+    AlreadyChecked,
+}
+
 /// Verifies delegation chains and authorizes requests. Cheap to clone
 /// (shared state behind an `Arc`); safe to share between threads.
 ///
@@ -120,15 +127,29 @@ impl Verifier {
 
     /// Verifies `token` (URL-safe base64) and authorizes `request`.
     pub fn verify(&self, token: &str, request: &AccessRequest) -> Decision {
+        self.timed(token, request, ProofStep::Check)
+    }
+
+    /// Verifies `token` and authorizes a further `request` within an HTTP
+    /// request that [`Verifier::verify`] has already allowed, or refused
+    /// for a reason other than the token itself: every step runs again
+    /// except the holder's proof of possession, which that decision
+    /// checked (and whose nonce it spent). For the calls of a JSON-RPC
+    /// batch, and for filtering an answer to what the token may use.
+    pub fn verify_further(&self, token: &str, request: &AccessRequest) -> Decision {
+        self.timed(token, request, ProofStep::AlreadyChecked)
+    }
+
+    fn timed(&self, token: &str, request: &AccessRequest, proof: ProofStep) -> Decision {
         let started = Instant::now();
-        let mut decision = self.decide(token.trim(), request);
+        let mut decision = self.decide(token.trim(), request, proof);
         decision.elapsed = started.elapsed();
         decision
     }
 
-    fn decide(&self, token: &str, request: &AccessRequest) -> Decision {
+    fn decide(&self, token: &str, request: &AccessRequest, proof: ProofStep) -> Decision {
         let mut decision = Decision::new(Reason::Allowed, request.resource(), request.operation());
-        if let Err(denial) = self.run_checks(token, request, &mut decision) {
+        if let Err(denial) = self.run_checks(token, request, proof, &mut decision) {
             decision.reason = denial.reason;
             decision.detail = denial.detail;
         }
@@ -140,6 +161,7 @@ impl Verifier {
         &self,
         token: &str,
         request: &AccessRequest,
+        proof: ProofStep,
         decision: &mut Decision,
     ) -> Result<(), Denial> {
         self.screen(token, request)?;
@@ -161,7 +183,9 @@ impl Verifier {
             }
             return Err(denial);
         }
-        self.check_holder_proof(&verified.chain, token, request, now)?;
+        if proof == ProofStep::Check {
+            self.check_holder_proof(&verified.chain, token, request, now)?;
+        }
         self.check_revocation(&verified, request, now, decision)?;
         if !cached && let Ok(mut cache) = self.inner.cache.lock() {
             cache.insert(key, Arc::clone(&verified));

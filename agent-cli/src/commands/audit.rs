@@ -101,7 +101,16 @@ pub(crate) fn record_line(r: &AuditRecord) -> String {
         .map(|(i, a)| shown_name(a, r.agents_proven.get(i).copied().unwrap_or(false)))
         .collect::<Vec<_>>()
         .join(" → ");
-    let target = r.path.as_deref().unwrap_or(&r.resource);
+    // The path, and what was asked when the path does not say it (an MCP
+    // call names its tool in the body).
+    let target = match r.path.as_deref() {
+        Some(path) if path.trim_start_matches('/') == r.resource || r.resource.is_empty() => {
+            path.to_owned()
+        }
+        Some(path) => format!("{path} {}:{}", r.resource, r.operation),
+        None => r.resource.clone(),
+    };
+    let target = target.as_str();
     format!(
         "{time}  {decision} {} {}  {user} → {agents}  ({})",
         safe(r.method.as_deref().unwrap_or_default()),

@@ -33,7 +33,7 @@ use super::tokens::render_chain;
 
 /// Prints the story as it happens (human mode only; JSON mode prints one
 /// document at the end).
-struct Story {
+pub(super) struct Story {
     format: Format,
     /// The service's audit log: denials are explained from it (the client
     /// only gets the reason code, the block and a short message).
@@ -41,13 +41,20 @@ struct Story {
 }
 
 impl Story {
-    fn say(&self, text: impl AsRef<str>) {
+    pub(super) fn say(&self, text: impl AsRef<str>) {
         if self.format == Format::Human {
             println!("{}", text.as_ref());
         }
     }
 
-    fn step(&self, n: u32, title: &str) {
+    /// The explanation of the last decision in the service's audit log:
+    /// the operator's view of a denial.
+    pub(super) fn last_explanation(&self) -> Option<String> {
+        let (records, _) = read_records(self.audit.as_ref()?, &AuditFilter::all()).ok()?;
+        records.last().map(|r| r.explanation.clone())
+    }
+
+    pub(super) fn step(&self, n: u32, title: &str) {
         self.say(format!("\n{n}. {title}"));
     }
 }
@@ -134,12 +141,13 @@ fn make_keys(dir: &std::path::Path) -> CliResult<Keys> {
 }
 
 /// The three tokens of the story, and their text.
-struct Tokens {
+pub(super) struct Tokens {
     search: Token,
     scraper: Token,
     assistant_text: String,
-    search_text: String,
+    pub(super) search_text: String,
     scraper_text: String,
+    pub(super) booking_text: String,
 }
 
 fn make_tokens(keys: &Keys) -> CliResult<Tokens> {
@@ -149,6 +157,8 @@ fn make_tokens(keys: &Keys) -> CliResult<Tokens> {
         .right("hotels/*", "read")
         .right("payments/charge", "write")
         .cap("payments/charge:write", "amount", 500)
+        .right("tools/*", "call")
+        .cap("tools/book_flight:call", "max_price", 500)
         .ttl(Duration::from_secs(3600))
         .intent("Book me a flight to Lisbon under 500 EUR")
         .mint(&keys.root)?;
@@ -156,6 +166,13 @@ fn make_tokens(keys: &Keys) -> CliResult<Tokens> {
         &Hop::to("flight-search")
             .agent_key(keys.search.public())
             .right("flights/*", "read")
+            .ttl(Duration::from_secs(600)),
+        Some(&keys.assistant),
+    )?;
+    let booking = assistant.delegate(
+        &Hop::to("booking-agent")
+            .right("tools/search_flights", "call")
+            .right("tools/book_flight", "call")
             .ttl(Duration::from_secs(600)),
         Some(&keys.assistant),
     )?;
@@ -169,6 +186,7 @@ fn make_tokens(keys: &Keys) -> CliResult<Tokens> {
         assistant_text: assistant.to_base64()?,
         search_text: search.to_base64()?,
         scraper_text: scraper.to_base64()?,
+        booking_text: booking.to_base64()?,
         search,
         scraper,
     })
@@ -244,8 +262,10 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
     }
     story.say("   (the travel assistant, flight-search's parent, is untouched)");
 
+    let mcp = super::demo_mcp::play(story, &services, &keys.root, &tokens, &mut calls).await?;
+
     story.step(
-        9,
+        10,
         &format!("The audit trail ({})", services.audit.display()),
     );
     let (records, _) = read_records(&services.audit, &AuditFilter::all())?;
@@ -258,6 +278,7 @@ async fn play(story: &Story, dir: &std::path::Path) -> CliResult<Value> {
         "tool_server_url": services.base,
         "root_public_key": keys.root.public().to_string(),
         "revoked": revoked,
+        "mcp": mcp,
         "calls": calls,
         "audit": records,
     }))
@@ -282,8 +303,9 @@ fn show_tokens(story: &Story, keys: &Keys) -> CliResult<Tokens> {
     let tokens = make_tokens(keys)?;
     story.step(2, "alice → travel-assistant: the issuer mints her grant");
     story.say(
-        "   flights/*:read, hotels/*:read, payments/charge:write (amount <= 500), 1 hour,\n   \
-         bound to the assistant's key; intent \"Book me a flight to Lisbon under 500 EUR\"",
+        "   flights/*:read, hotels/*:read, payments/charge:write (amount <= 500),\n   \
+         tools/*:call (book_flight's max_price <= 500), 1 hour, bound to the assistant's key;\n   \
+         intent \"Book me a flight to Lisbon under 500 EUR\"",
     );
     story.step(
         3,
@@ -303,15 +325,15 @@ fn show_tokens(story: &Story, keys: &Keys) -> CliResult<Tokens> {
 }
 
 /// The running services of the story and how to reach them.
-struct Services {
+pub(super) struct Services {
     store: RevocationStore,
     revocation: super::revocation::RevocationServer,
     revocation_url: String,
-    state: Arc<RevocationState>,
+    pub(super) state: Arc<RevocationState>,
     fetcher: Fetcher,
     base: String,
-    client: reqwest::Client,
-    audit: std::path::PathBuf,
+    pub(super) client: reqwest::Client,
+    pub(super) audit: std::path::PathBuf,
     _tool_server: tokio::task::JoinHandle<()>,
 }
 
@@ -497,12 +519,8 @@ async fn run_call(
 ) -> CliResult<()> {
     let mut r = call(&services.client, &services.base, c).await?;
     let allowed = r.status == 200;
-    if !allowed
-        && let Some(path) = &story.audit
-        && let Ok((records, _)) = read_records(path, &AuditFilter::all())
-        && let Some(explanation) = records.last().map(|r| r.explanation.as_str())
-    {
-        r.detail = explanation.to_owned();
+    if !allowed && let Some(explanation) = story.last_explanation() {
+        r.detail = explanation;
     }
     let as_expected = allowed == c.expect_allowed;
     let mark = match (allowed, as_expected) {

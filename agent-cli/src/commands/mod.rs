@@ -3,6 +3,8 @@
 
 mod audit;
 mod demo;
+mod demo_mcp;
+mod gateway;
 mod keys;
 mod prove;
 mod revocation;
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> CliResult<Outcome> {
         Command::Revocation(RevocationCommand::Publish(args)) => revocation::publish(args, format),
         Command::Revocation(RevocationCommand::Serve(args)) => revocation::serve(args, format),
         Command::Serve(args) => serve::run(args, format),
+        Command::Gateway(args) => gateway::run(args, format),
         Command::Audit(AuditCommand::Query(args)) => audit::query(args, format),
         Command::Completions(args) => {
             use clap::CommandFactory;

@@ -19,46 +19,83 @@ use super::service::{
     REFRESH_INTERVAL, VerifierSpec, audit_sink, clock_skew, keep_fresh, start_tool_server,
 };
 
-/// Worker threads of `serve`'s runtime.
-const SERVE_WORKERS: usize = 2;
+/// Worker threads of `serve`'s and `gateway`'s runtimes.
+pub(crate) const SERVE_WORKERS: usize = 2;
+
+/// What `serve` and `gateway` run with: the verifier's options, the
+/// revocation source, the address and the audit sink.
+pub(crate) struct ServiceConfig {
+    pub spec: VerifierSpec,
+    pub revocation: Option<RevocationSource>,
+    pub listen: SocketAddr,
+    pub audit: Option<Arc<dyn AuditSink>>,
+    pub audit_required: bool,
+}
+
+impl ServiceConfig {
+    /// Validates the service options.
+    pub(crate) fn from_args(args: &ServeArgs) -> CliResult<Self> {
+        let root = public_key(&args.root_public_key, "--root-public-key")?;
+        let mut spec = VerifierSpec::new(vec![(None, root)], args.policy_file.clone())?;
+        spec.holder_proof_max_age = args
+            .require_holder_proof
+            .as_deref()
+            .map(|age| crate::input::duration(age, "--require-holder-proof"))
+            .transpose()?;
+        spec.clock_skew = clock_skew(args.clock_skew.as_deref())?;
+        let revocation = RevocationSource::from_args(&args.revocation)?;
+        let listen: SocketAddr = args
+            .listen
+            .parse()
+            .map_err(|_| CliError::usage("--listen: expected an address such as 127.0.0.1:8080"))?;
+        spec.allow_bearer = args.allow_bearer;
+        spec.audience = args.audience.clone();
+        if spec.audience.is_empty() && spec.holder_proof_max_age.is_some() && listen.port() != 0 {
+            // Clients address the service as it listens, unless told otherwise.
+            spec.audience.push(listen.to_string());
+        }
+        let audit = match args.audit_log.as_deref() {
+            Some(path) => Some(audit_sink(path)? as Arc<dyn AuditSink>),
+            None => None,
+        };
+        Ok(ServiceConfig {
+            spec,
+            revocation,
+            listen,
+            audit,
+            audit_required: args.audit_required,
+        })
+    }
+
+    /// Loads the revocation state (kept fresh from then on) and builds the
+    /// verifier; on a runtime.
+    pub(crate) async fn verifier(&self, format: Format) -> CliResult<agentcap_verifier::Verifier> {
+        let state = load_revocation(self.revocation.as_ref(), format).await?;
+        self.spec.build(state)
+    }
+}
+
+/// Announces the URL a server listens at: a line on stdout (JSON with
+/// `--format json`), and a note on stderr.
+pub(crate) fn announce(what: &str, url: &str, format: Format) {
+    note(format, format!("{what} listening on {url}"));
+    if format == Format::Json {
+        json_line(&json!({"event": "listening", "url": url}));
+    } else {
+        println!("{url}");
+    }
+}
 
 /// `agentcap serve`
 pub fn run(args: ServeArgs, format: Format) -> CliResult<Outcome> {
-    let root = public_key(&args.root_public_key, "--root-public-key")?;
-    let mut spec = VerifierSpec::new(vec![(None, root)], args.policy_file.clone())?;
-    spec.holder_proof_max_age = args
-        .require_holder_proof
-        .as_deref()
-        .map(|age| crate::input::duration(age, "--require-holder-proof"))
-        .transpose()?;
-    spec.clock_skew = clock_skew(args.clock_skew.as_deref())?;
-    let revocation = RevocationSource::from_args(&args.revocation)?;
-    let listen: SocketAddr = args
-        .listen
-        .parse()
-        .map_err(|_| CliError::usage("--listen: expected an address such as 127.0.0.1:8080"))?;
-    spec.allow_bearer = args.allow_bearer;
-    spec.audience = args.audience.clone();
-    if spec.audience.is_empty() && spec.holder_proof_max_age.is_some() && listen.port() != 0 {
-        // Clients address the service as it listens, unless told otherwise.
-        spec.audience.push(listen.to_string());
-    }
-    let audit = args.audit_log.as_deref().map(audit_sink).transpose()?;
-    let audit_required = args.audit_required;
+    let config = ServiceConfig::from_args(&args)?;
     let runtime = super::multi_thread_runtime(SERVE_WORKERS)?;
     runtime.block_on(async move {
-        let state = load_revocation(revocation.as_ref(), format).await?;
-        let verifier = spec.build(state)?;
-        let audit = audit.map(|a| a as Arc<dyn AuditSink>);
+        let verifier = config.verifier(format).await?;
+        let listen = config.listen.to_string();
         let (addr, server) =
-            start_tool_server(&listen.to_string(), verifier, audit, audit_required).await?;
-        let url = format!("http://{addr}/");
-        note(format, format!("tool server listening on {url}"));
-        if format == Format::Json {
-            json_line(&json!({"event": "listening", "url": url}));
-        } else {
-            println!("{url}");
-        }
+            start_tool_server(&listen, verifier, config.audit, config.audit_required).await?;
+        announce("tool server", &format!("http://{addr}/"), format);
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = server => {}

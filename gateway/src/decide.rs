@@ -1,0 +1,155 @@
+//! Deciding and recording: the verifier runs inline for warm tokens and on
+//! the blocking pool otherwise; every decision is audited.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use agentcap_verifier::{
+    AccessRequest, AuditRecord, AuditSink, BearerToken, Decision, Reason, TokenExtractor,
+    UnreadableToken, Verifier,
+};
+
+/// The token a request carries, as read from its `Authorization` header.
+#[derive(Debug, Clone)]
+pub(crate) enum Presented {
+    /// No token.
+    Missing,
+    /// A header that cannot be read as a bearer token.
+    Unreadable(&'static str),
+    /// The token.
+    Token(String),
+}
+
+impl Presented {
+    pub(crate) fn from_parts(parts: &http::request::Parts) -> Self {
+        match BearerToken.token(parts) {
+            Ok(Some(token)) => Presented::Token(token),
+            Ok(None) => Presented::Missing,
+            Err(UnreadableToken(why)) => Presented::Unreadable(why),
+        }
+    }
+}
+
+/// The verifier and the audit sink.
+pub(crate) struct Decider {
+    pub(crate) verifier: Verifier,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) audit_required: bool,
+}
+
+/// Where a decision was taken: the HTTP method and path, for the audit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+}
+
+impl Decider {
+    /// Decides each request for the presented token and records every
+    /// decision; warm tokens inline, others on the blocking pool (one hop
+    /// for all of them).
+    pub(crate) async fn decide_all(
+        &self,
+        presented: &Presented,
+        requests: Vec<AccessRequest>,
+        at: At<'_>,
+    ) -> Vec<Decision> {
+        let decisions = match presented {
+            Presented::Missing => requests
+                .iter()
+                .map(|r| Decision::new(Reason::MissingToken, r.resource(), r.operation()))
+                .collect(),
+            Presented::Unreadable(why) => requests
+                .iter()
+                .map(|r| {
+                    let mut d = Decision::new(Reason::Malformed, r.resource(), r.operation());
+                    d.detail = Some((*why).to_owned());
+                    d
+                })
+                .collect(),
+            Presented::Token(token) if self.verifier.is_warm(token) => {
+                verify_each(&self.verifier, token, &requests)
+            }
+            Presented::Token(token) => {
+                let verifier = self.verifier.clone();
+                let token = token.clone();
+                let run = move || verify_each(&verifier, &token, &requests);
+                match tokio::task::spawn_blocking(run).await {
+                    Ok(decisions) => decisions,
+                    Err(error) => {
+                        tracing::error!(%error, "the decision task failed");
+                        vec![Decision::new(Reason::LimitsExceeded, "", "")]
+                    }
+                }
+            }
+        };
+        decisions
+            .into_iter()
+            .map(|decision| self.recorded(decision, at))
+            .collect()
+    }
+
+    /// Decides one request.
+    pub(crate) async fn decide(
+        &self,
+        presented: &Presented,
+        request: AccessRequest,
+        at: At<'_>,
+    ) -> Decision {
+        let mut decisions = self.decide_all(presented, vec![request], at).await;
+        decisions
+            .pop()
+            .unwrap_or_else(|| Decision::new(Reason::LimitsExceeded, "", ""))
+    }
+
+    /// Records `decision`; when the record is lost and audit is required,
+    /// the decision becomes a refusal (`audit_unavailable`).
+    pub(crate) fn recorded(&self, mut decision: Decision, at: At<'_>) -> Decision {
+        if !decision.allowed() {
+            tracing::info!(
+                reason = decision.reason.code(),
+                method = at.method,
+                path = at.path,
+                explanation = %decision.explain(),
+                "request denied"
+            );
+        }
+        if !self.audit.enabled() {
+            return decision;
+        }
+        let record = AuditRecord::new(&decision, Some(at.method), Some(at.path), SystemTime::now());
+        if let Err(error) = self.audit.record(&record) {
+            tracing::error!(%error, "an audit record was lost");
+            if self.audit_required {
+                decision.reason = Reason::AuditUnavailable;
+            }
+        }
+        decision
+    }
+}
+
+/// Decides the first request, holder's proof included, then the others
+/// as further parts of the same HTTP request; when the first refuses the
+/// token itself, so are the others.
+fn verify_each(verifier: &Verifier, token: &str, requests: &[AccessRequest]) -> Vec<Decision> {
+    let mut decisions: Vec<Decision> = Vec::with_capacity(requests.len());
+    for request in requests {
+        let decision = match decisions.first() {
+            None => verifier.verify(token, request),
+            Some(first) if token_refused(first) => {
+                let mut refused = first.clone();
+                refused.resource = request.resource().to_owned();
+                refused.operation = request.operation().to_owned();
+                refused
+            }
+            Some(_) => verifier.verify_further(token, request),
+        };
+        decisions.push(decision);
+    }
+    decisions
+}
+
+/// Whether the decision refuses the token itself (HTTP 401), not the request.
+pub(crate) fn token_refused(decision: &Decision) -> bool {
+    agentcap_verifier::status_for(decision.reason) == http::StatusCode::UNAUTHORIZED
+}
