@@ -41,7 +41,8 @@ trap cleanup EXIT
 cd "$DIR"
 export AGENTCAP_STATE_DIR="$DIR/state"
 
-ac() { "$BIN" "$@"; }
+# The CLI; what it says on stderr goes to setup.log, shown if a step fails.
+ac() { "$BIN" "$@" 2>>"$DIR/setup.log" || { cat "$DIR/setup.log" >&2; return 1; }; }
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -83,9 +84,9 @@ ac mint --root-key-file root.key --user alice --agent travel-assistant \
 ac attenuate @t0.tok --to flight-search --right 'flights/lis/*:read' --ttl 30m > t1.tok
 ac revocation init --store store --signing-key-file list.key > list.pub
 ac revocation serve --store store --signing-key-file list.key --listen 127.0.0.1:0 \
-  > rev.url 2> rev.log &
+  > rev.url &
 REV_URL=$(url_of rev.url)
-RUST_LOG=warn ac gateway --upstream "$UPSTREAM" --root-public-key @root.pub \
+RUST_LOG=warn "$BIN" gateway --upstream "$UPSTREAM" --root-public-key @root.pub \
   --listen 127.0.0.1:0 --revocation-list "$REV_URL" --revocation-public-key @list.pub \
   > gateway.url 2> gateway.log &
 GATEWAY=$(url_of gateway.url)
