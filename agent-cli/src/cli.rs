@@ -157,8 +157,9 @@ pub struct KeysPublicArgs {
     pub pem: bool,
 }
 
-/// Rights and caps: what `mint` grants, and what `attenuate` passes on (a
-/// hop can only narrow: no right the parent lacks, no looser cap).
+/// Rights, caps and audiences: what `mint` grants, and what `attenuate`
+/// passes on (a hop can only narrow: no right the parent lacks, no looser
+/// cap, no other audience).
 #[derive(Debug, Args)]
 pub struct RightsAndCaps {
     /// A right, RESOURCE:OPERATION (repeatable); RESOURCE may end in /* or be *.
@@ -169,6 +170,12 @@ pub struct RightsAndCaps {
     /// payments/charge:write:amount<=500.
     #[arg(long = "cap", value_name = "RESOURCE:OP:BOUNDS")]
     pub caps: Vec<String>,
+    /// A resource the token is for (an RFC 8707 resource indicator: an
+    /// http(s) URI such as https://gw.example/mcp), repeatable; a service
+    /// started with another --resource-id refuses the token. A hop may
+    /// only name audiences the chain already names (if it names any).
+    #[arg(long = "audience", value_name = "URI")]
+    pub audiences: Vec<String>,
 }
 
 /// `agentcap mint`
@@ -300,6 +307,11 @@ pub struct VerifyArgs {
     /// default: the verifier's, 30s).
     #[arg(long, value_name = "DURATION")]
     pub clock_skew: Option<String>,
+    /// The service's own resource identifier (an http(s) URI): tokens that
+    /// name audiences are accepted only if they name it. Without it, such
+    /// tokens are refused.
+    #[arg(long, value_name = "URI")]
+    pub resource_id: Option<String>,
 }
 
 /// `agentcap revoke`
@@ -473,6 +485,12 @@ pub struct ServeArgs {
     /// address, when its port is not 0.
     #[arg(long, value_name = "HOST:PORT")]
     pub audience: Vec<String>,
+    /// The service's own resource identifier (an http(s) URI such as
+    /// https://gw.example/mcp): tokens that name audiences (`mint
+    /// --audience`) are accepted only if they name it. Without it, such
+    /// tokens are refused. (--audience is about holder proofs instead.)
+    #[arg(long, value_name = "URI")]
+    pub resource_id: Option<String>,
     /// Refuse requests (503) whose audit record cannot be written.
     #[arg(long, requires = "audit_log")]
     pub audit_required: bool,

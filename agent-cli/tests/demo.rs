@@ -16,7 +16,7 @@ fn the_demo_tells_the_whole_story_in_human_form() {
         .assert()
         .success()
         .stdout(predicate::str::contains("✔ ALLOW"))
-        .stdout(predicate::str::contains("403 revoked"))
+        .stdout(predicate::str::contains("401 revoked"))
         .stdout(predicate::str::contains("The audit trail"))
         .stdout(predicate::str::contains("Done"));
 }

@@ -197,7 +197,7 @@ fn serve_allows_then_denies_after_revoke_through_the_revocation_server() {
     let started = Instant::now();
     loop {
         let (status, body) = get(&flights, &t1);
-        if status == 403 {
+        if status == 401 {
             assert_eq!(body["reason"], "revoked");
             break;
         }
@@ -421,7 +421,7 @@ fn serve_restarted_with_an_older_list_keeps_refusing_the_revoked_token() {
     {
         let (_tool, url, _) = serve_folder(dir, &root_pub, &list_pub);
         let (status, body) = get(&format!("{url}flights/lis/2026-12-01"), &token);
-        assert_eq!(status, 403);
+        assert_eq!(status, 401);
         assert_eq!(body["reason"], "revoked");
     }
     // Someone puts the signed list from before the revocation back.
@@ -429,7 +429,7 @@ fn serve_restarted_with_an_older_list_keeps_refusing_the_revoked_token() {
     copy_dir(&dir.join("before-revoke"), &dir.join("published"));
     let (_tool, url, log) = serve_folder(dir, &root_pub, &list_pub);
     let (status, body) = get(&format!("{url}flights/lis/2026-12-01"), &token);
-    assert_eq!(status, 403, "{}", log.lock().unwrap());
+    assert_eq!(status, 401, "{}", log.lock().unwrap());
     assert_eq!(body["reason"], "revoked");
     wait_for_log(&log, "rollback");
 }
@@ -467,4 +467,50 @@ fn serve_logs_a_forged_list_on_stderr_and_keeps_its_state() {
     let text = wait_for_log(&log, "refusing the revocation list");
     assert!(text.contains("signature does not verify"), "{text}");
     assert_eq!(get(&format!("{url}flights/lis/2026-12-01"), &token).0, 200);
+}
+
+#[test]
+fn serve_with_a_resource_id_refuses_tokens_made_for_another_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = run(dir, &["keys", "generate", "--out", "root.key"]);
+    let root_pub = root["public_key"].as_str().unwrap().to_owned();
+    let mint = |audience: &str| {
+        let minted = run(
+            dir,
+            &[
+                "mint",
+                "--root-key-file",
+                "root.key",
+                "--user",
+                "alice",
+                "--agent",
+                "assistant",
+                "--right",
+                "flights/*:read",
+                "--audience",
+                audience,
+            ],
+        );
+        minted["token"].as_str().unwrap().to_owned()
+    };
+    let for_a = mint("https://a.example/mcp");
+    let for_b = mint("https://b.example/mcp");
+    let (_tool, tool_url) = start(
+        dir,
+        &[
+            "serve",
+            "--root-public-key",
+            &root_pub,
+            "--listen",
+            "127.0.0.1:0",
+            "--resource-id",
+            "HTTPS://a.example/mcp/",
+        ],
+    );
+    let flights = format!("{tool_url}flights/lis");
+    assert_eq!(get(&flights, &for_a).0, 200);
+    let (status, body) = get(&flights, &for_b);
+    assert_eq!(status, 401);
+    assert_eq!(body["reason"], "audience_mismatch");
 }

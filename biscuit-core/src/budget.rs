@@ -83,7 +83,8 @@ pub struct TokenLimits {
 }
 
 /// Facts the authorizer adds for a request (resource, operation, time,
-/// method, path, revocation facts, quantities and custom facts), counted
+/// audience, method, path, revocation facts, and at most 64 quantities,
+/// arguments and custom facts), counted
 /// into the cost estimate.
 pub const REQUEST_FACTS_ALLOWANCE: usize = 72;
 
@@ -120,6 +121,7 @@ const SINGULAR: &[&str] = &[
     request::PATH,
     request::REVOCATION_SEQUENCE,
     request::REVOCATION_AGE,
+    request::AUDIENCE,
     fact::SCHEMA,
     fact::USER,
     fact::TENANT,

@@ -26,7 +26,8 @@ pub const LOCAL_CHECK_LIMITS: EvaluationLimits =
     EvaluationLimits::new(1000, 100, Duration::from_secs(1));
 
 /// What is asked of a token: an operation on a concrete resource, optional
-/// named quantities bounded by caps, and the time of the request.
+/// named quantities bounded by caps, the time of the request, and
+/// optionally the service it is asked of ([`Request::audience`]).
 ///
 /// A request names one concrete operation: `*` is a right pattern, never an
 /// operation asked for, and is refused by [`Request::validate`].
@@ -36,6 +37,7 @@ pub struct Request {
     operation: String,
     quantities: Vec<(String, i64)>,
     at: Option<SystemTime>,
+    audience: Option<String>,
 }
 
 impl Request {
@@ -46,6 +48,7 @@ impl Request {
             operation: operation.into(),
             quantities: Vec::new(),
             at: None,
+            audience: None,
         }
     }
 
@@ -62,6 +65,23 @@ impl Request {
     pub fn at(mut self, at: SystemTime) -> Self {
         self.at = Some(at);
         self
+    }
+
+    /// The service the request is for, by its resource identifier (an RFC
+    /// 8707 resource indicator such as `https://gw.example/mcp`): the local
+    /// check ([`Token::check`]) then applies the audience rule as that
+    /// service would ([`Chain::check_audience`]) and states
+    /// `audience(<canonical id>)` for the token's checks. Without it, the
+    /// token's audiences are not checked locally. The verifier crate
+    /// ignores it: a service states its own identifier.
+    pub fn audience(mut self, resource_id: impl Into<String>) -> Self {
+        self.audience = Some(resource_id.into());
+        self
+    }
+
+    /// The service's resource identifier, as given, if any.
+    pub fn audience_id(&self) -> Option<&str> {
+        self.audience.as_deref()
     }
 
     /// The resource requested.
@@ -85,7 +105,8 @@ impl Request {
     }
 
     /// Whether the request can be authorized as given: a concrete resource,
-    /// one operation (not `*`), quantity names of 1 to 1024 bytes.
+    /// one operation (not `*`), quantity names of 1 to 1024 bytes, an
+    /// audience (if any) that [`canonical_resource`](crate::canonical_resource) accepts.
     pub fn validate(&self) -> Result<(), Error> {
         let invalid = |e: Error| Error::InvalidRequest(e.to_string());
         ResourcePattern::exact(&self.resource).map_err(invalid)?;
@@ -97,11 +118,15 @@ impl Request {
                 ));
             }
         }
+        if let Some(audience) = &self.audience {
+            crate::canonical_resource(audience).map_err(invalid)?;
+        }
         Ok(())
     }
 }
 
-/// The value of an extra request fact `name(value)` for a service's policies.
+/// A term of an extra request fact (`name(value)`, `argument(name, value)`)
+/// for a service's policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FactValue {
@@ -271,12 +296,21 @@ impl Token {
         self.chain.validate()?;
         let now = request.time().unwrap_or_else(SystemTime::now);
         self.chain.check_time(now, Duration::ZERO)?;
+        let mut extra_facts = Vec::new();
+        if let Some(audience) = request.audience_id() {
+            let resource_id = crate::canonical_resource(audience)?;
+            self.chain.check_audience(Some(&resource_id))?;
+            extra_facts.push((
+                vocabulary::request::AUDIENCE,
+                vec![FactValue::Str(resource_id)],
+            ));
+        }
         let policies = ServicePolicies::allow_all(LOCAL_CHECK_LIMITS);
         let run = Authorization {
             request,
             now,
             clock_skew: Duration::ZERO,
-            extra_facts: Vec::new(),
+            extra_facts,
             policies: &policies,
         };
         run.evaluate(biscuit, &self.chain)?;
@@ -292,6 +326,11 @@ impl Token {
     /// the request facts, `extra_facts` and the service's `policies`.
     /// Returns the index of the `allow` policy that matched.
     ///
+    /// Each extra fact is a predicate name and its terms: `("region",
+    /// vec!["eu".into()])` states `region("eu")`, `("argument",
+    /// vec!["origin".into(), "AMS".into()])` states `argument("origin",
+    /// "AMS")`. Values are builder terms, never Datalog source.
+    ///
     /// The token must be verified ([`Token::is_verified`]); the caller checks
     /// the request ([`Request::validate`]), the chain's rules
     /// ([`Chain::validate`]) and time first.
@@ -300,7 +339,7 @@ impl Token {
         request: &Request,
         now: SystemTime,
         clock_skew: Duration,
-        extra_facts: Vec<(&str, FactValue)>,
+        extra_facts: Vec<(&str, Vec<FactValue>)>,
         policies: &ServicePolicies,
     ) -> Result<usize, AuthorizationError> {
         let Inner::Verified(biscuit) = &self.inner else {
@@ -324,7 +363,7 @@ struct Authorization<'a> {
     request: &'a Request,
     now: SystemTime,
     clock_skew: Duration,
-    extra_facts: Vec<(&'a str, FactValue)>,
+    extra_facts: Vec<(&'a str, Vec<FactValue>)>,
     policies: &'a ServicePolicies,
 }
 
@@ -339,11 +378,10 @@ impl Authorization<'_> {
             seconds,
             request.quantities(),
         );
-        facts.extend(
-            self.extra_facts
-                .drain(..)
-                .map(|(name, value)| vocabulary::fact(name, vec![value.into_term()])),
-        );
+        facts.extend(self.extra_facts.drain(..).map(|(name, values)| {
+            let terms = values.into_iter().map(FactValue::into_term).collect();
+            vocabulary::fact(name, terms)
+        }));
         Ok(facts)
     }
 

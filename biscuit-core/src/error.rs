@@ -114,6 +114,26 @@ pub enum Error {
         /// The parent's cap it would loosen, in text form (names escaped).
         parent: String,
     },
+    /// A resource identifier (an audience) is not an absolute http(s) URI
+    /// as [`canonical_resource`](crate::canonical_resource) accepts. The
+    /// input is deliberately not echoed (it may be long, or carry credentials).
+    #[error("invalid resource identifier: {0}")]
+    InvalidResourceId(&'static str),
+    /// A hop names an audience outside the audiences already in force.
+    #[error("the parent token is not for the resource {audience:?}")]
+    AudienceNotHeld {
+        /// The audience asked for (canonical form).
+        audience: String,
+    },
+    /// A block names the resources the token is for, and this service is
+    /// not one of them (or has no resource identifier to compare).
+    #[error("{}", audience_mismatch(*block, resource_id.as_deref()))]
+    AudienceMismatch {
+        /// The first block whose audiences exclude the service.
+        block: usize,
+        /// The service's resource identifier, if it has one.
+        resource_id: Option<String>,
+    },
     /// A request's quantity is refused by the rule on negative values (see
     /// [`Chain::check_quantities`](crate::Chain::check_quantities)).
     #[error("quantity {name:?} = {value} refused: {reason}")]
@@ -208,6 +228,15 @@ pub enum Error {
     /// Any other error from biscuit-auth.
     #[error("biscuit: {0}")]
     Biscuit(String),
+}
+
+fn audience_mismatch(block: usize, resource_id: Option<&str>) -> String {
+    match resource_id {
+        Some(id) => format!("block {block} is for other resources than {id:?}"),
+        None => format!(
+            "block {block} names the resources the token is for, and this service has no resource identifier"
+        ),
+    }
 }
 
 impl Error {

@@ -16,6 +16,10 @@
 //! - [`Hop`] and [`Token::delegate`]: a delegation to a sub-agent, with a
 //!   subset of the rights, a shorter life, optionally a lower depth limit and
 //!   tighter caps; signed by the delegating agent's key when it has one.
+//! - [`Grant::audience`], [`Hop::audience`]: the resources (RFC 8707
+//!   resource indicators, in the form [`canonical_resource`] gives) a token
+//!   is for; a verifier with its own resource identifier refuses a token
+//!   made for another ([`Chain::check_audience`]).
 //! - [`Token::narrow`]: the holder restricting its token to one resource and
 //!   operation for a few seconds, before a tool call.
 //! - [`Token::seal`], [`Token::attest`].
@@ -95,6 +99,7 @@
 /// it rather than a separately pinned biscuit-auth.
 pub use biscuit_auth;
 
+mod audience;
 pub mod budget;
 mod chain;
 mod check;
@@ -109,6 +114,7 @@ mod token;
 pub mod unix_time;
 pub mod vocabulary;
 
+pub use audience::{MAX_AUDIENCES, MAX_RESOURCE_ID_BYTES, canonical_resource};
 pub use chain::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
 pub use check::{AuthorizationError, FactValue, FailedCheck, LOCAL_CHECK_LIMITS, Request};
 pub use error::Error;

@@ -7,6 +7,8 @@
 //! value is ever formatted into Datalog source: there is no Datalog source in
 //! this module at all.
 
+use std::collections::BTreeSet;
+
 use biscuit_auth::builder::{
     Binary, Check, CheckKind, Expression, Fact, Op, Policy, PolicyKind, Predicate, Rule, Term,
     Unary,
@@ -81,6 +83,8 @@ pub const RESERVED: &[&str] = &[
     request::PATH,
     request::REVOCATION_SEQUENCE,
     request::REVOCATION_AGE,
+    request::AUDIENCE,
+    request::ARGUMENT,
 ];
 
 /// Predicate names of the request, supplied by the authorizer (the service
@@ -102,6 +106,13 @@ pub mod request {
     pub const REVOCATION_SEQUENCE: &str = "revocation_sequence";
     /// `revocation_age(seconds)`: how long ago that list was issued.
     pub const REVOCATION_AGE: &str = "revocation_age";
+    /// `audience(resource_id)`: the resource identifier of the service
+    /// verifying (canonical form, see [`crate::canonical_resource`]), when it
+    /// has one; blocks that name audiences refuse any other.
+    pub const AUDIENCE: &str = "audience";
+    /// `argument(name, value)`: a named argument of the call (e.g. an MCP
+    /// tool call's), its value a string, integer or boolean.
+    pub const ARGUMENT: &str = "argument";
 }
 
 fn string(value: &str) -> Term {
@@ -146,6 +157,36 @@ pub(crate) fn expiry_check(expires: u64) -> Check {
             )],
         )],
         kind: CheckKind::One,
+    }
+}
+
+/// The audience check: the authorizer's audience, when it states one, must
+/// be one of `audiences`.
+///
+/// ```text
+/// reject if audience($a), !{"AUDIENCE", ...}.contains($a)
+/// ```
+///
+/// A `reject if`, not a `check all`: biscuit-auth fails a `check all` that
+/// matches nothing, and this check must pass when no audience is stated (an
+/// agent's local check). [`crate::Chain::check_audience`] adds the rule
+/// Datalog cannot state: a verifier without a resource identifier refuses
+/// the block.
+pub(crate) fn audience_check(audiences: &[String]) -> Check {
+    let set: BTreeSet<Term> = audiences.iter().map(|a| string(a)).collect();
+    Check {
+        queries: vec![query(
+            vec![pred(request::AUDIENCE, vec![var("a")])],
+            vec![Expression {
+                ops: vec![
+                    Op::Value(Term::Set(set)),
+                    Op::Value(var("a")),
+                    Op::Binary(Binary::Contains),
+                    Op::Unary(Unary::Negate),
+                ],
+            }],
+        )],
+        kind: CheckKind::Reject,
     }
 }
 

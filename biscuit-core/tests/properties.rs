@@ -317,12 +317,50 @@ proptest! {
 
 /// A grant, then hops (each maybe binding the new holder to a key and
 /// signed by the holder's key), then maybe a narrowing and an attestation.
+/// Spellings of resource identifiers: the first two are one resource.
+const AUDIENCES: &[&str] = &[
+    "https://a.example/mcp",
+    "HTTPS://A.example:443/mcp/",
+    "https://b.example",
+    "http://127.0.0.1:8080/x?y=1",
+    "https://c.example/tools/",
+];
+
+/// The audiences block `block` names in a plan (indices into [`AUDIENCES`]).
+fn audiences_of(audiences: &[Vec<usize>], block: usize) -> impl Iterator<Item = &'static str> {
+    audiences
+        .get(block)
+        .into_iter()
+        .flatten()
+        .map(|i| AUDIENCES[*i % AUDIENCES.len()])
+}
+
+/// The hop `plan` describes, to `agent-{n}` below `parent`, for `audiences`.
+fn hop_of(
+    parent: &Token,
+    n: usize,
+    plan: &HopPlan,
+    audiences: impl Iterator<Item = &'static str>,
+) -> Hop {
+    let mut hop = Hop::to(format!("agent-{n}")).ttl(Duration::from_secs(plan.ttl));
+    for uri in audiences {
+        hop = hop.audience(uri);
+    }
+    for (index, _, _) in &plan.rights {
+        let held = &parent.chain().blocks[0].rights;
+        let base = &held[index.index(held.len())];
+        hop = hop.right(base.resource.as_str(), base.operation.as_str());
+    }
+    hop
+}
+
 fn build_keyed(
     rights: &[(String, String)],
     caps: &[CapPlan],
     plans: &[(HopPlan, bool)],
     bind_first: bool,
     ending: (bool, bool),
+    audiences: &[Vec<usize>],
 ) -> Built {
     let root = KeyPair::generate();
     let mut keys = vec![KeyPair::generate()];
@@ -336,15 +374,13 @@ fn build_keyed(
     for (pattern, operation, min, max) in caps {
         grant = grant.cap_range(format!("{pattern}:{operation}"), "amount", *min, *max);
     }
+    for uri in audiences_of(audiences, 0) {
+        grant = grant.audience(uri);
+    }
     let mut tokens = vec![grant.mint(&root).unwrap()];
     for (i, (plan, bind)) in plans.iter().enumerate() {
         let parent = tokens.last().unwrap();
-        let mut hop = Hop::to(format!("agent-{}", i + 1)).ttl(Duration::from_secs(plan.ttl));
-        for (index, _, _) in &plan.rights {
-            let held = &parent.chain().blocks[0].rights;
-            let base = &held[index.index(held.len())];
-            hop = hop.right(base.resource.as_str(), base.operation.as_str());
-        }
+        let mut hop = hop_of(parent, i + 1, plan, audiences_of(audiences, i + 1));
         let next = KeyPair::generate();
         if *bind {
             hop = hop.agent_key(next.public());
@@ -363,7 +399,8 @@ fn build_keyed(
             Err(
                 Error::RightNotHeld { .. }
                 | Error::DepthExceeded { .. }
-                | Error::TtlExceedsParent { .. },
+                | Error::TtlExceedsParent { .. }
+                | Error::AudienceNotHeld { .. },
             ) => {}
             Err(other) => panic!("unexpected refusal: {other}"),
         }
@@ -405,8 +442,9 @@ proptest! {
         plans in prop::collection::vec((hop_plan(), any::<bool>()), 0..4),
         bind_first in any::<bool>(),
         ending in (any::<bool>(), any::<bool>()),
+        audiences in prop::collection::vec(prop::collection::vec(0usize..8, 0..3), 5),
     ) {
-        let built = build_keyed(&rights, &caps, &plans, bind_first, ending);
+        let built = build_keyed(&rights, &caps, &plans, bind_first, ending, &audiences);
         let root = built.root.public();
         for token in &built.tokens {
             let bytes = token.to_bytes().unwrap();
@@ -418,6 +456,21 @@ proptest! {
             }
             prop_assert_eq!(read.chain(), token.chain());
             prop_assert_eq!(&inspected, token.chain());
+            // The audience rule follows the audiences in force, which a hop
+            // only narrows.
+            let in_force = token.chain().audiences();
+            for uri in AUDIENCES {
+                let id = agentcap::canonical_resource(uri).unwrap();
+                let allowed = in_force.as_ref().is_none_or(|a| a.contains(&id.as_str()));
+                prop_assert_eq!(token.chain().check_audience(Some(&id)).is_ok(), allowed);
+            }
+            prop_assert_eq!(token.chain().check_audience(None).is_ok(), in_force.is_none());
+        }
+        for pair in built.tokens.windows(2) {
+            if let Some(parent) = pair[0].chain().audiences() {
+                let child = pair[1].chain().audiences().unwrap();
+                prop_assert!(child.iter().all(|a| parent.contains(a)));
+            }
         }
     }
 }

@@ -266,7 +266,7 @@ async fn filter_answer(
             };
             if let Some(result) = message.get_mut("result") {
                 let dropped = mcp::filter_list_result(*kind, result, |request| {
-                    verifier.verify_further(&token, request).allowed()
+                    verifier.may_use(&token, request)
                 });
                 tracing::debug!(list = kind.field(), dropped, "list filtered");
                 changed = true;

@@ -145,7 +145,7 @@ async fn revoking_a_middle_hop_reaches_pushed_and_polled_services_and_cuts_off_o
     for base in [&service_a, &service_b] {
         for (depth, token) in tokens.iter().enumerate() {
             let expected = if depth >= 4 {
-                StatusCode::FORBIDDEN
+                StatusCode::UNAUTHORIZED
             } else {
                 StatusCode::OK
             };

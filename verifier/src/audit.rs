@@ -47,10 +47,13 @@ pub struct AuditRecord {
     pub method: Option<String>,
     /// The HTTP path, if any.
     pub path: Option<String>,
-    /// The resource requested.
+    /// The resource requested (empty for a token-only request).
     pub resource: String,
-    /// The operation requested.
+    /// The operation requested (empty for a token-only request).
     pub operation: String,
+    /// Whether the request asked for a valid token only, nothing specific
+    /// ([`crate::AccessRequest::token_only`]).
+    pub token_only: bool,
     /// The service policy that matched, if any.
     pub matched_policy: Option<String>,
     /// The decision in plain words.
@@ -93,6 +96,7 @@ impl AuditRecord {
             path: path.map(str::to_owned),
             resource: decision.resource.clone(),
             operation: decision.operation.clone(),
+            token_only: decision.token_only,
             matched_policy: decision.matched_policy.as_ref().map(|(_, p)| p.clone()),
             explanation: decision.explain(),
             latency_us: u64::try_from(decision.elapsed.as_micros()).unwrap_or(u64::MAX),

@@ -37,9 +37,18 @@ pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// meaningless.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// The most quantities and custom facts one request may carry (each becomes
-/// a fact the token's checks can scan).
+/// The most quantities, arguments and custom facts one request may carry
+/// (each becomes a fact the token's checks can scan).
 pub const MAX_REQUEST_FACTS: usize = 64;
+
+/// The longest string value of a call argument
+/// ([`AccessRequest::argument`](crate::AccessRequest::argument)), in bytes;
+/// a request with a longer one is refused as malformed. A mapping that
+/// meets a longer value (an MCP tool call's free text) leaves it out.
+pub const MAX_ARGUMENT_BYTES: usize = 4096;
+
+/// The longest name of a call argument, in bytes.
+pub const MAX_ARGUMENT_NAME_BYTES: usize = 128;
 
 /// A configuration the builder refuses.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +80,11 @@ pub enum ConfigError {
     /// A limit is zero.
     #[error("{0} must be greater than zero")]
     ZeroLimit(&'static str),
+    /// The resource identifier given to
+    /// [`VerifierBuilder::resource_id`] is not an absolute http(s) URI as
+    /// [`agentcap::canonical_resource`] accepts.
+    #[error("invalid resource identifier: {0}")]
+    InvalidResourceId(String),
     /// The clock skew is larger than [`MAX_CLOCK_SKEW`].
     #[error("the clock skew must be at most {} seconds", MAX_CLOCK_SKEW.as_secs())]
     ClockSkewTooLarge,
@@ -92,6 +106,7 @@ pub struct VerifierBuilder {
     holder_proof_max_age: Option<Duration>,
     allow_bearer_leaves: bool,
     audience: Vec<String>,
+    resource_id: Option<Result<String, String>>,
     replay_capacity: Option<usize>,
 }
 
@@ -189,6 +204,11 @@ impl VerifierBuilder {
     /// The authorities (`host[:port]`) this service answers as: a proof made
     /// for any other is refused. Without it, the authority the request was
     /// sent to is trusted, which a relay can choose.
+    ///
+    /// This is about holder proofs (the HTTP authority a proof signs), not
+    /// about which tokens are for this service: that is
+    /// [`VerifierBuilder::resource_id`], compared with the audiences a
+    /// token names.
     pub fn audience<I, S>(mut self, authorities: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -199,6 +219,26 @@ impl VerifierBuilder {
                 .into_iter()
                 .map(|a| a.into().to_ascii_lowercase()),
         );
+        self
+    }
+
+    /// This service's resource identifier (an RFC 8707 resource indicator,
+    /// e.g. `https://gw.example/mcp`), put in canonical form
+    /// ([`agentcap::canonical_resource`]; an invalid one makes
+    /// [`build`](Self::build) fail with [`ConfigError::InvalidResourceId`]).
+    ///
+    /// A token whose blocks name audiences ([`agentcap::Grant::audience`])
+    /// is then accepted only if every such block names this identifier
+    /// (else [`Reason::AudienceMismatch`](crate::Reason::AudienceMismatch),
+    /// a 401), and `audience(<id>)` is stated for the token's checks and the
+    /// service's policies. Without it, tokens that name any audience are
+    /// refused (fail closed) and tokens that name none are accepted.
+    ///
+    /// Not to be confused with [`VerifierBuilder::audience`], the HTTP
+    /// authorities holder proofs must be made for.
+    pub fn resource_id(mut self, uri: impl AsRef<str>) -> Self {
+        self.resource_id =
+            Some(agentcap::canonical_resource(uri.as_ref()).map_err(|e| e.to_string()));
         self
     }
 
@@ -228,6 +268,10 @@ impl VerifierBuilder {
             return Err(ConfigError::NoRootKeys);
         }
         let revocation = self.revocation.ok_or(ConfigError::NoRevocation)?;
+        let resource_id = self
+            .resource_id
+            .transpose()
+            .map_err(ConfigError::InvalidResourceId)?;
         let limits = self.limits.unwrap_or(DEFAULT_LIMITS);
         let policies =
             ServicePolicies::parse(&self.policy_sources, limits).map_err(|error| match error {
@@ -268,6 +312,7 @@ impl VerifierBuilder {
                 holder_proof_max_age: self.holder_proof_max_age,
                 allow_bearer_leaves: self.allow_bearer_leaves,
                 audience: self.audience,
+                resource_id,
                 replay: ReplayCache::new(replay_capacity),
                 cache: Mutex::new(TokenCache::new(cache_bytes)),
                 signature_verifications: AtomicU64::new(0),

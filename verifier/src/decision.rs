@@ -32,6 +32,11 @@ pub enum Reason {
     Expired,
     /// A block of the token is revoked.
     Revoked,
+    /// The token names the resources it is for (RFC 8707 audiences), and
+    /// this service is not one of them, or has no resource identifier to
+    /// compare ([`crate::VerifierBuilder::resource_id`]). An authentication
+    /// failure (401): the token was not issued for this service.
+    AudienceMismatch,
     /// The chain has more hops than allowed.
     DepthExceeded,
     /// A key-bound holder handed the token on without signing the hop.
@@ -68,6 +73,7 @@ impl Reason {
             Reason::BadSignature => "bad_signature",
             Reason::Expired => "expired",
             Reason::Revoked => "revoked",
+            Reason::AudienceMismatch => "audience_mismatch",
             Reason::DepthExceeded => "depth_exceeded",
             Reason::HolderBindingBroken => "holder_binding_broken",
             Reason::HolderProofMissing => "holder_proof_missing",
@@ -80,8 +86,11 @@ impl Reason {
         }
     }
 
-    /// Whether the token itself could not be accepted (the HTTP answer is
-    /// 401) rather than being valid but insufficient (403).
+    /// Whether the token itself could not be accepted, whatever it was
+    /// asked (the HTTP answer is 401, `invalid_token` in RFC 6750's terms:
+    /// missing, malformed, forged, expired, revoked, too deep, handed on
+    /// unsigned, for another resource, or without its holder's proof),
+    /// rather than being valid but insufficient for this request (403).
     pub fn is_authentication_failure(self) -> bool {
         matches!(
             self,
@@ -89,14 +98,19 @@ impl Reason {
                 | Reason::Malformed
                 | Reason::UnknownRootKey
                 | Reason::BadSignature
+                | Reason::Expired
+                | Reason::Revoked
+                | Reason::DepthExceeded
+                | Reason::HolderBindingBroken
                 | Reason::HolderProofMissing
                 | Reason::HolderProofInvalid
                 | Reason::TooComplex
+                | Reason::AudienceMismatch
         )
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::Allowed,
         Reason::MissingToken,
         Reason::Malformed,
@@ -105,6 +119,7 @@ impl Reason {
         Reason::BadSignature,
         Reason::Expired,
         Reason::Revoked,
+        Reason::AudienceMismatch,
         Reason::DepthExceeded,
         Reason::HolderBindingBroken,
         Reason::HolderProofMissing,
@@ -178,6 +193,10 @@ pub struct Decision {
     pub resource: String,
     /// The operation requested.
     pub operation: String,
+    /// Whether the request asked for a valid token only
+    /// ([`crate::AccessRequest::token_only`]): then `resource` and
+    /// `operation` are empty, and an allowed decision matched no policy.
+    pub token_only: bool,
     /// Extra detail for reasons that need it (a parse error, a limit).
     pub detail: Option<String>,
     /// Time spent deciding.
@@ -206,6 +225,7 @@ impl Decision {
             revocation: None,
             resource: resource.to_owned(),
             operation: operation.to_owned(),
+            token_only: false,
             detail: None,
             elapsed: Duration::ZERO,
         }
@@ -232,6 +252,7 @@ impl Decision {
             }
             Reason::Expired => self.explain_expired(),
             Reason::Revoked => self.explain_revoked(),
+            Reason::AudienceMismatch => self.explain_audience_mismatch(),
             Reason::HolderProofMissing => "denied: the token is bound to its holder's key and \
                                            the request carries no proof of possession"
                 .to_owned(),
@@ -262,10 +283,14 @@ impl Decision {
         out
     }
 
-    /// For `Allowed`: the request, who made it through which agents, and
-    /// the service policy that matched.
+    /// For `Allowed`: the request (or that nothing specific was asked),
+    /// who made it through which agents, and the service policy that matched.
     fn explain_allowed(&self, request: &str) -> String {
-        let mut out = format!("allowed: {request}");
+        let mut out = if self.token_only {
+            "allowed: a valid token (nothing specific was asked)".to_owned()
+        } else {
+            format!("allowed: {request}")
+        };
         if let Some(chain) = &self.chain {
             let _ = write!(
                 out,
@@ -288,6 +313,12 @@ impl Decision {
             let _ = write!(out, " at {}", format_rfc3339(at));
         }
         out
+    }
+
+    /// For `AudienceMismatch`: the block whose audiences exclude this
+    /// service, and the service's identifier (from the detail).
+    fn explain_audience_mismatch(&self) -> String {
+        self.denied_with_detail("the token was not issued for this service")
     }
 
     /// For `Revoked`: the first revoked block, and what follows from it.
@@ -368,6 +399,7 @@ impl Decision {
             Reason::BadSignature => "a signature of the token does not verify".to_owned(),
             Reason::Expired => "the token has expired".to_owned(),
             Reason::Revoked => format!("the token is revoked{}", block(self.revoked_block)),
+            Reason::AudienceMismatch => "the token was not issued for this service".to_owned(),
             Reason::DepthExceeded => "the delegation chain is too deep".to_owned(),
             Reason::HolderBindingBroken => {
                 "a key-bound holder handed the token on without signing the hop".to_owned()

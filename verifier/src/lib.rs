@@ -14,6 +14,15 @@
 //! words. The [`VerifierBuilder`] refuses unusable configurations (no root
 //! key; no revocation list unless explicitly opted out).
 //!
+//! A service that knows its own resource identifier
+//! ([`VerifierBuilder::resource_id`], an RFC 8707 resource indicator)
+//! refuses tokens whose blocks name other audiences
+//! ([`Reason::AudienceMismatch`]). An [`AccessRequest`] can carry a call's
+//! arguments ([`AccessRequest::argument`], stated as `argument(name,
+//! value)`), or ask for a valid token and nothing more
+//! ([`AccessRequest::token_only`], for protocol traffic that acts on
+//! nothing).
+//!
 //! [`AgentcapLayer`] is a tower layer over `http` 1 types: it reads the
 //! bearer token, maps the request to facts ([`RequestFacts`], with a REST
 //! default), verifies, and either passes an [`AuthorizedDelegation`] to the
@@ -95,7 +104,8 @@ pub use audit::{AuditError, AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit}
 pub use axum_support::Authorized;
 pub use builder::{
     ConfigError, DEFAULT_CACHE_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_LIMITS, DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_TOKEN_BYTES, MAX_CLOCK_SKEW, MAX_REQUEST_FACTS, VerifierBuilder,
+    DEFAULT_MAX_TOKEN_BYTES, MAX_ARGUMENT_BYTES, MAX_ARGUMENT_NAME_BYTES, MAX_CLOCK_SKEW,
+    MAX_REQUEST_FACTS, VerifierBuilder,
 };
 pub use decision::{Decision, Reason, RevocationInfo};
 pub use middleware::{
@@ -104,5 +114,5 @@ pub use middleware::{
     TokenExtractor, UnreadableToken, problem_response, status_for,
 };
 pub use replay::{DEFAULT_REPLAY_CAPACITY, ReplayCache, ReplayError};
-pub use request::{AccessRequest, HttpProof, MAX_ARGUMENT_BYTES, RequestFacts, RestMapping};
+pub use request::{AccessRequest, HttpProof, RequestFacts, RestMapping};
 pub use verifier::Verifier;

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use agentcap::vocabulary::{self, request as request_fact};
 use agentcap::{FactValue, Request};
 
-/// The largest string argument stated as an `argument(name, value)` fact,
-/// in bytes: an MCP tool call's longer strings state nothing.
-pub const MAX_ARGUMENT_BYTES: usize = 4096;
+use crate::builder::{MAX_ARGUMENT_BYTES, MAX_ARGUMENT_NAME_BYTES, MAX_REQUEST_FACTS};
+use crate::decision::RevocationInfo;
 
 /// A request to authorize at a service: what is asked of the token (an
 /// [`agentcap::Request`]: resource, operation, quantities, time), and what
@@ -113,10 +113,20 @@ impl AccessRequest {
 
     /// A named argument of the call, stated as `argument(name, value)` for
     /// the token's checks and the service's policies (an MCP tool call's
-    /// string and boolean arguments). Integer arguments that caps bound are
-    /// [`quantity`](Self::quantity) instead.
+    /// string and boolean arguments), e.g. a policy `allow if
+    /// argument("origin", "AMS");`. Integer arguments that caps bound are
+    /// [`quantity`](Self::quantity) instead. Setting a name twice keeps the
+    /// last value.
+    ///
+    /// Names are 1 to [`MAX_ARGUMENT_NAME_BYTES`](crate::MAX_ARGUMENT_NAME_BYTES)
+    /// bytes, string values at most [`MAX_ARGUMENT_BYTES`](crate::MAX_ARGUMENT_BYTES);
+    /// arguments count toward [`MAX_REQUEST_FACTS`](crate::MAX_REQUEST_FACTS).
+    /// A request beyond these is refused when verified
+    /// ([`Reason::MalformedRequest`](crate::Reason::MalformedRequest)).
     pub fn argument(mut self, name: impl Into<String>, value: impl Into<FactValue>) -> Self {
-        self.arguments.push((name.into(), value.into()));
+        let name = name.into();
+        self.arguments.retain(|(n, _)| *n != name);
+        self.arguments.push((name, value.into()));
         self
     }
 
@@ -305,6 +315,82 @@ fn percent_decode(s: &str) -> Option<String> {
         .decode_utf8()
         .ok()
         .map(|decoded| decoded.into_owned())
+}
+
+/// The facts the service adds to the request's: its resource identifier,
+/// HTTP method and path, the revocation list consulted, the call's
+/// arguments and the request's custom facts.
+pub(crate) fn extra_facts<'a>(
+    request: &'a AccessRequest,
+    resource_id: Option<&str>,
+    revocation: Option<&RevocationInfo>,
+) -> Vec<(&'a str, Vec<FactValue>)> {
+    let mut facts = Vec::with_capacity(5 + request.arguments.len() + request.facts.len());
+    let string = |s: &str| vec![FactValue::Str(s.to_owned())];
+    if let Some(id) = resource_id {
+        facts.push((request_fact::AUDIENCE, string(id)));
+    }
+    if let Some(method) = &request.method {
+        facts.push((request_fact::METHOD, string(method)));
+    }
+    if let Some(path) = &request.path {
+        facts.push((request_fact::PATH, string(path)));
+    }
+    let int = |n: u64| vec![FactValue::Int(i64::try_from(n).unwrap_or(i64::MAX))];
+    if let Some(sequence) = revocation.and_then(|r| r.sequence) {
+        facts.push((request_fact::REVOCATION_SEQUENCE, int(sequence)));
+    }
+    if let Some(age) = revocation.and_then(|r| r.age_seconds) {
+        facts.push((request_fact::REVOCATION_AGE, int(age)));
+    }
+    facts.extend(request.arguments.iter().map(|(n, v)| {
+        let terms = vec![FactValue::Str(n.clone()), v.clone()];
+        (request_fact::ARGUMENT, terms)
+    }));
+    facts.extend(
+        request
+            .facts
+            .iter()
+            .map(|(n, v)| (n.as_str(), vec![v.clone()])),
+    );
+    facts
+}
+
+/// The request as the service may authorize it: what is asked is valid
+/// ([`agentcap::Request::validate`]; a token-only request asks for no
+/// resource or operation), and the service's own additions are few, within
+/// their bounds, and do not use the vocabulary's names.
+pub(crate) fn validate_request(request: &AccessRequest) -> Result<(), String> {
+    if !request.is_token_only() {
+        request.request().validate().map_err(|e| e.to_string())?;
+    }
+    let count = request.quantities().len() + request.arguments.len() + request.facts.len();
+    if count > MAX_REQUEST_FACTS {
+        return Err(format!(
+            "more than {MAX_REQUEST_FACTS} quantities, arguments and custom facts"
+        ));
+    }
+    for (name, value) in &request.arguments {
+        if name.is_empty() || name.len() > MAX_ARGUMENT_NAME_BYTES {
+            return Err(format!(
+                "an argument name must be 1 to {MAX_ARGUMENT_NAME_BYTES} bytes"
+            ));
+        }
+        if let FactValue::Str(s) = value
+            && s.len() > MAX_ARGUMENT_BYTES
+        {
+            return Err(format!(
+                "argument \"{}\" is longer than {MAX_ARGUMENT_BYTES} bytes",
+                agentcap::display::escape(name)
+            ));
+        }
+    }
+    for (name, _) in &request.facts {
+        if vocabulary::RESERVED.contains(&name.as_str()) || name.is_empty() {
+            return Err(format!("custom fact name {name:?} is reserved or empty"));
+        }
+    }
+    Ok(())
 }
 
 /// A shared [`RequestFacts`].

@@ -6,16 +6,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use agentcap::vocabulary::{self, request as request_fact};
-use agentcap::{AuthorizationError, Chain, Error as TokenError, FactValue, PublicKey};
+use agentcap::{AuthorizationError, Chain, Error as TokenError, PublicKey};
 use agentcap::{ServicePolicies, Token};
 use agentcap_revocation::{CheckError, Freshness, RevocationState, RevocationStatus};
 
-use crate::builder::{MAX_REQUEST_FACTS, VerifierBuilder};
+use crate::builder::VerifierBuilder;
 use crate::cache::{TokenCache, Verified, cache_key, cache_weight};
 use crate::decision::{Decision, Reason, RevocationInfo};
 use crate::replay::ReplayCache;
-use crate::request::AccessRequest;
+use crate::request::{AccessRequest, extra_facts, validate_request};
 
 /// Why a step of [`Verifier::verify`] denies: the reason and its detail.
 /// Steps that explain more (the expiry, the revoked block, the failed
@@ -44,9 +43,12 @@ enum ProofStep {
 /// Each request pays, in order: size and format checks; signature
 /// verification (once per distinct token: verified tokens are cached by a
 /// SHA-256 digest of their text); chain rules (depth, holder binding); expiry;
-/// revocation of every block; Datalog authorization with the service's
-/// policies. Time, revocation and policy are evaluated on every request,
-/// cached or not.
+/// audience ([`VerifierBuilder::resource_id`]); the holder's proof, when
+/// required; revocation of every block; Datalog authorization with the
+/// service's policies. Time, audience, revocation and policy are evaluated
+/// on every request, cached or not. A token-only request
+/// ([`AccessRequest::token_only`]) pays every step but the last: it is
+/// allowed with no policy matched.
 #[derive(Clone)]
 pub struct Verifier {
     pub(crate) inner: Arc<Inner>,
@@ -64,6 +66,8 @@ pub(crate) struct Inner {
     pub(crate) holder_proof_max_age: Option<Duration>,
     pub(crate) allow_bearer_leaves: bool,
     pub(crate) audience: Vec<String>,
+    /// This service's resource identifier, canonical.
+    pub(crate) resource_id: Option<String>,
     pub(crate) replay: ReplayCache,
     pub(crate) cache: Mutex<TokenCache>,
     pub(crate) signature_verifications: AtomicU64,
@@ -140,6 +144,42 @@ impl Verifier {
         self.timed(token, request, ProofStep::AlreadyChecked)
     }
 
+    /// Whether `token` could be allowed *some* request for the resource and
+    /// operation of `request`, within an HTTP request already allowed (as
+    /// [`Verifier::verify_further`]): for listing only what an agent may
+    /// use (an MCP `tools/list`). A list names a tool, not its arguments,
+    /// so every quantity the chain's caps bound for it is stated at a value
+    /// all those caps allow; when no value satisfies them all, the answer
+    /// is no. The calls themselves are decided in full when they come.
+    pub fn may_use(&self, token: &str, request: &AccessRequest) -> bool {
+        let token = token.trim();
+        let Some(chain) = self.cached(&cache_key(token)).map(|v| Arc::clone(&v.chain)) else {
+            return self.verify_further(token, request).allowed();
+        };
+        let (resource, operation) = (request.resource(), request.operation());
+        let mut bounds: Vec<(&str, i64, i64)> = Vec::new();
+        for (_, cap) in chain.caps_for(resource, operation) {
+            let (lo, hi) = (cap.min.unwrap_or(i64::MIN), cap.max.unwrap_or(i64::MAX));
+            match bounds.iter_mut().find(|(name, _, _)| *name == cap.name) {
+                Some(bound) => {
+                    bound.1 = bound.1.max(lo);
+                    bound.2 = bound.2.min(hi);
+                }
+                None => bounds.push((&cap.name, lo, hi)),
+            }
+        }
+        let mut probe = request.clone();
+        for (name, lo, hi) in bounds {
+            // Zero when allowed (negative values need more than a cap).
+            let value = 0.clamp(lo, hi.max(lo));
+            if value > hi {
+                return false;
+            }
+            probe = probe.quantity(name, value);
+        }
+        self.verify_further(token, &probe).allowed()
+    }
+
     fn timed(&self, token: &str, request: &AccessRequest, proof: ProofStep) -> Decision {
         let started = Instant::now();
         let mut decision = self.decide(token.trim(), request, proof);
@@ -149,6 +189,7 @@ impl Verifier {
 
     fn decide(&self, token: &str, request: &AccessRequest, proof: ProofStep) -> Decision {
         let mut decision = Decision::new(Reason::Allowed, request.resource(), request.operation());
+        decision.token_only = request.is_token_only();
         if let Err(denial) = self.run_checks(token, request, proof, &mut decision) {
             decision.reason = denial.reason;
             decision.detail = denial.detail;
@@ -183,12 +224,16 @@ impl Verifier {
             }
             return Err(denial);
         }
+        self.check_audience(&verified.chain)?;
         if proof == ProofStep::Check {
             self.check_holder_proof(&verified.chain, token, request, now)?;
         }
         self.check_revocation(&verified, request, now, decision)?;
         if !cached && let Ok(mut cache) = self.inner.cache.lock() {
             cache.insert(key, Arc::clone(&verified));
+        }
+        if request.is_token_only() {
+            return Ok(());
         }
         // Negative quantities pass only where a cap of the grant allows them.
         let access = request.request();
@@ -234,6 +279,14 @@ impl Verifier {
             }
             Err(error) => Err(Denial::new(Reason::Malformed, Some(error.to_string()))),
         }
+    }
+
+    /// The audience rule: every block that names audiences names this
+    /// service's resource identifier (none: such tokens are refused).
+    fn check_audience(&self, chain: &Chain) -> Result<(), Denial> {
+        chain
+            .check_audience(self.inner.resource_id.as_deref())
+            .map_err(|error| Denial::new(Reason::AudienceMismatch, Some(error.to_string())))
     }
 
     /// The rules Datalog cannot express: depth (the token's and this
@@ -376,7 +429,11 @@ impl Verifier {
         now: SystemTime,
         decision: &mut Decision,
     ) -> Result<(), Denial> {
-        let extra = extra_facts(request, decision.revocation.as_ref());
+        let extra = extra_facts(
+            request,
+            self.inner.resource_id.as_deref(),
+            decision.revocation.as_ref(),
+        );
         let inner = &self.inner;
         let outcome = token.authorize(
             request.request(),
@@ -440,30 +497,6 @@ impl Verifier {
     }
 }
 
-/// The facts the service adds to the request's: HTTP method and path, the
-/// revocation list consulted, and the request's custom facts.
-fn extra_facts<'a>(
-    request: &'a AccessRequest,
-    revocation: Option<&RevocationInfo>,
-) -> Vec<(&'a str, FactValue)> {
-    let mut facts = Vec::with_capacity(4 + request.facts.len());
-    if let Some(method) = &request.method {
-        facts.push((request_fact::METHOD, FactValue::Str(method.clone())));
-    }
-    if let Some(path) = &request.path {
-        facts.push((request_fact::PATH, FactValue::Str(path.clone())));
-    }
-    let int = |n: u64| FactValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
-    if let Some(sequence) = revocation.and_then(|r| r.sequence) {
-        facts.push((request_fact::REVOCATION_SEQUENCE, int(sequence)));
-    }
-    if let Some(age) = revocation.and_then(|r| r.age_seconds) {
-        facts.push((request_fact::REVOCATION_AGE, int(age)));
-    }
-    facts.extend(request.facts.iter().map(|(n, v)| (n.as_str(), v.clone())));
-    facts
-}
-
 /// The denial for a token that cannot be read or verified; the decision
 /// shows what the token claims, unverified, to help explain.
 fn token_error(error: TokenError, token: &str, decision: &mut Decision) -> Denial {
@@ -488,22 +521,4 @@ fn token_error(error: TokenError, token: &str, decision: &mut Decision) -> Denia
         decision.chain = agentcap::inspect(token, None).ok().map(Arc::new);
     }
     denial
-}
-
-/// The request as the service may authorize it: what is asked is valid
-/// ([`agentcap::Request::validate`]), and the service's own additions are
-/// few and do not use the vocabulary's names.
-fn validate_request(request: &AccessRequest) -> Result<(), String> {
-    request.request().validate().map_err(|e| e.to_string())?;
-    if request.quantities().len() + request.facts.len() > MAX_REQUEST_FACTS {
-        return Err(format!(
-            "more than {MAX_REQUEST_FACTS} quantities and custom facts"
-        ));
-    }
-    for (name, _) in &request.facts {
-        if vocabulary::RESERVED.contains(&name.as_str()) || name.is_empty() {
-            return Err(format!("custom fact name {name:?} is reserved or empty"));
-        }
-    }
-    Ok(())
 }

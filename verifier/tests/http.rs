@@ -299,7 +299,7 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
     );
     seen.push(Reason::MalformedRequest);
 
-    // 403: valid tokens that are not enough.
+    // 401: tokens that are not acceptable whatever they are asked.
     let expired = Grant::new("alice", "a")
         .right("hotels/*", "read")
         .ttl(Duration::from_secs(60))
@@ -310,7 +310,7 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
         &server,
         "/hotels/lis",
         Some(&expired),
-        forbidden,
+        unauthorized,
         Reason::Expired,
     )
     .await;
@@ -327,7 +327,7 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
         &server,
         "/hotels/lis",
         Some(&doomed),
-        forbidden,
+        unauthorized,
         Reason::Revoked,
     )
     .await;
@@ -338,7 +338,7 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
         &shallow,
         "/flights/lis/x",
         Some(&world.scraper),
-        forbidden,
+        unauthorized,
         Reason::DepthExceeded,
     )
     .await;
@@ -348,7 +348,7 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
         &server,
         "/flights/lis/x",
         Some(&unsigned),
-        forbidden,
+        unauthorized,
         Reason::HolderBindingBroken,
     )
     .await;
@@ -436,6 +436,28 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
         (unauthorized, Some("holder_proof_invalid"))
     );
     seen.push(Reason::HolderProofInvalid);
+
+    // 401: a token made for another service (an RFC 8707 audience).
+    let elsewhere = Grant::new("alice", "travel-assistant")
+        .right("hotels/*", "read")
+        .audience("https://b.example/mcp")
+        .mint(&world.root)
+        .unwrap();
+    let here = world
+        .verifier()
+        .resource_id("https://a.example/mcp")
+        .build()
+        .unwrap();
+    let here = Server::start(here, no_audit()).await;
+    expect(
+        &here,
+        "/hotels/lis",
+        Some(&elsewhere),
+        unauthorized,
+        Reason::AudienceMismatch,
+    )
+    .await;
+    seen.push(Reason::AudienceMismatch);
 
     // 401: a block over the evaluation budget, never evaluated.
     let biscuit = biscuit_auth::Biscuit::from(
@@ -606,7 +628,7 @@ async fn a_revoked_middle_hop_denies_its_descendants_and_not_its_parent() {
         &server,
         "/flights/opo/x",
         Some(&world.search_token),
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         Reason::Revoked,
     )
     .await;
@@ -614,7 +636,7 @@ async fn a_revoked_middle_hop_denies_its_descendants_and_not_its_parent() {
         &server,
         "/flights/lis/x",
         Some(&world.scraper),
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         Reason::Revoked,
     )
     .await;
@@ -653,7 +675,7 @@ async fn a_cached_token_pays_verification_once_and_still_sees_new_revocations() 
         &server,
         "/flights/lis/x",
         Some(&world.scraper),
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         Reason::Revoked,
     )
     .await;

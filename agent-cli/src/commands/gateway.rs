@@ -22,6 +22,11 @@ pub fn run(args: GatewayArgs, format: Format) -> CliResult<Outcome> {
         if let Some(audit) = config.audit.clone() {
             builder = builder.audit(audit);
         }
+        if let Some(resource) = &config.spec.resource_id {
+            // The identifier the verifier holds tokens to is the one the
+            // metadata publishes.
+            builder = builder.resource_id(resource);
+        }
         if let Some(bytes) = args.max_body_bytes {
             builder = builder.max_body_bytes(bytes);
         }

@@ -16,7 +16,8 @@ use crate::output::{Format, json_line, note};
 
 use super::revsource::{OnRefused, RevocationSource, Source};
 use super::service::{
-    REFRESH_INTERVAL, VerifierSpec, audit_sink, clock_skew, keep_fresh, start_tool_server,
+    REFRESH_INTERVAL, VerifierSpec, audit_sink, clock_skew, keep_fresh, resource_id,
+    start_tool_server,
 };
 
 /// Worker threads of `serve`'s and `gateway`'s runtimes.
@@ -43,6 +44,7 @@ impl ServiceConfig {
             .map(|age| crate::input::duration(age, "--require-holder-proof"))
             .transpose()?;
         spec.clock_skew = clock_skew(args.clock_skew.as_deref())?;
+        spec.resource_id = resource_id(args.resource_id.as_deref())?;
         let revocation = RevocationSource::from_args(&args.revocation)?;
         let listen: SocketAddr = args
             .listen

@@ -28,6 +28,9 @@ pub(crate) struct VerifierSpec {
     pub allow_bearer: bool,
     /// The authorities proofs must be made for (empty: any).
     pub audience: Vec<String>,
+    /// The service's resource identifier, compared with the audiences
+    /// tokens name (`None`: tokens naming any are refused).
+    pub resource_id: Option<String>,
     /// Tolerated clock skew (`None`: the verifier's default).
     pub clock_skew: Option<Duration>,
 }
@@ -41,6 +44,15 @@ pub(crate) fn clock_skew(text: Option<&str>) -> CliResult<Option<Duration>> {
     let skew = humantime::parse_duration(text.trim())
         .map_err(|e| CliError::usage(format!("--clock-skew: {e} (examples: 0s, 5s, 2m)")))?;
     Ok(Some(skew))
+}
+
+/// Parses `--resource-id` into its canonical form.
+pub(crate) fn resource_id(text: Option<&str>) -> CliResult<Option<String>> {
+    text.map(|uri| {
+        agentcap::canonical_resource(uri)
+            .map_err(|e| CliError::usage(format!("--resource-id: {e}")))
+    })
+    .transpose()
 }
 
 impl VerifierSpec {
@@ -64,6 +76,7 @@ impl VerifierSpec {
             holder_proof_max_age: None,
             allow_bearer: false,
             audience: Vec::new(),
+            resource_id: None,
             clock_skew: None,
         })
     }
@@ -92,6 +105,9 @@ impl VerifierSpec {
         }
         if let Some(skew) = self.clock_skew {
             builder = builder.clock_skew(skew);
+        }
+        if let Some(id) = &self.resource_id {
+            builder = builder.resource_id(id);
         }
         builder
             .build()

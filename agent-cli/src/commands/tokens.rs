@@ -33,6 +33,13 @@ pub(crate) fn parse_caps(values: &[String]) -> CliResult<Vec<Cap>> {
         .collect()
 }
 
+/// Checks an `--audience` URI early, naming the argument (the token's
+/// builder puts it in canonical form). The URI is not echoed: a refused
+/// one may carry credentials.
+fn audience(uri: &str) -> CliResult<String> {
+    agentcap::canonical_resource(uri).map_err(|e| CliError::usage(format!("--audience: {e}")))
+}
+
 /// The validated `mint` configuration.
 struct MintConfig {
     root: SecretSource,
@@ -54,6 +61,9 @@ impl MintConfig {
         }
         for c in &caps {
             grant = grant.with_cap(c);
+        }
+        for uri in &args.scope.audiences {
+            grant = grant.audience(audience(uri)?);
         }
         if let Some(d) = args.max_depth {
             grant = grant.max_depth(d);
@@ -138,6 +148,9 @@ impl AttenuateConfig {
         }
         for c in &caps {
             hop = hop.with_cap(c);
+        }
+        for uri in &args.scope.audiences {
+            hop = hop.audience(audience(uri)?);
         }
         if let Some(t) = &args.ttl {
             hop = hop.ttl(duration(t, "--ttl")?);
@@ -365,6 +378,13 @@ fn render_block_details(block: &ChainBlock, pad: &str) -> String {
     if let Some(d) = block.max_depth {
         out.push_str(&format!("{pad}max depth: {d}\n"));
     }
+    if let Some(audiences) = &block.audiences {
+        let named = match audiences.is_empty() {
+            true => "none (no service accepts it)".to_owned(),
+            false => list(audiences),
+        };
+        out.push_str(&format!("{pad}audience: {named}\n"));
+    }
     if let Some(s) = &block.attestation {
         out.push_str(&format!("{pad}statement: \"{}\"\n", safe(s)));
     }
@@ -405,6 +425,7 @@ pub(crate) fn chain_json(chain: &Chain) -> Value {
                 "caps": b.caps.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "expires_at": b.expires_at.map(format_rfc3339),
                 "max_depth": b.max_depth,
+                "audiences": b.audiences,
                 "attestation": b.attestation,
                 "revocation_id": b.revocation_id,
             })
@@ -423,6 +444,7 @@ pub(crate) fn chain_json(chain: &Chain) -> Value {
         "holder": chain.holder(),
         "depth": chain.depth(),
         "max_depth": chain.max_depth(),
+        "audiences": chain.audiences(),
         "revocation_ids": chain.revocation_ids(),
         "blocks": blocks,
     })

@@ -13,7 +13,7 @@ use crate::input::{TokenSource, public_key};
 use crate::output::{Format, emit, note};
 
 use super::revsource::{OnRefused, RevocationSource};
-use super::service::{VerifierSpec, clock_skew};
+use super::service::{VerifierSpec, clock_skew, resource_id};
 use super::tokens::chain_json;
 
 /// Parses `--fact NAME=VALUE`: an integer VALUE is a quantity, anything
@@ -122,6 +122,7 @@ pub fn run(args: VerifyArgs, format: Format) -> CliResult<Outcome> {
     }
     let mut spec = VerifierSpec::new(roots, args.policy_file)?;
     spec.clock_skew = clock_skew(args.clock_skew.as_deref())?;
+    spec.resource_id = resource_id(args.resource_id.as_deref())?;
     let state = match &revocation {
         Some(r) => {
             // A list older than one accepted before (here or by a service

@@ -8,7 +8,7 @@ use super::{BlockKind, Chain, ChainBlock, CheckRole, Delegation, Signer};
 use crate::keys::PublicKey;
 use crate::rights::{Cap, Right};
 
-/// What a block enforces through its checks (rights, caps, expiry), the
+/// What a block enforces through its checks (rights, caps, expiry, audiences), the
 /// maximum depth it states, and the role of each check in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Restrictions {
@@ -16,6 +16,7 @@ pub(crate) struct Restrictions {
     pub caps: Vec<Cap>,
     pub expires_at: Option<SystemTime>,
     pub max_depth: Option<u32>,
+    pub audiences: Option<Vec<String>>,
     pub checks: Vec<CheckRole>,
 }
 
@@ -96,6 +97,7 @@ impl Chain {
             caps: restrictions.caps,
             expires_at: restrictions.expires_at,
             max_depth: restrictions.max_depth,
+            audiences: restrictions.audiences,
             checks: restrictions.checks,
             attestation: content.attestation,
             revocation_id,

@@ -88,18 +88,22 @@ pub enum CheckRole {
     Rights,
     /// A cap: the index into [`ChainBlock::caps`].
     Cap(usize),
+    /// The block's audiences ([`ChainBlock::audiences`]).
+    Audience,
     /// A check of a shape agentcap does not write: enforced all the same,
     /// but not described.
     Other,
 }
 
 impl CheckRole {
-    /// A lowercase name for display and JSON: `expiry`, `rights`, `cap`, `other`.
+    /// A lowercase name for display and JSON: `expiry`, `rights`, `cap`,
+    /// `audience`, `other`.
     pub fn as_str(self) -> &'static str {
         match self {
             CheckRole::Expiry => "expiry",
             CheckRole::Rights => "rights",
             CheckRole::Cap(_) => "cap",
+            CheckRole::Audience => "audience",
             CheckRole::Other => "other",
         }
     }
@@ -177,6 +181,10 @@ pub struct ChainBlock {
     pub expires_at: Option<SystemTime>,
     /// The maximum depth the block states.
     pub max_depth: Option<u32>,
+    /// The resources the block is for (RFC 8707 resource indicators, in
+    /// canonical form, sorted), when it names any: `None` for a block that
+    /// does not restrict audiences. See [`Chain::check_audience`].
+    pub audiences: Option<Vec<String>>,
     /// What each of the block's checks is, in the block's order (the check
     /// ids biscuit-auth reports for failed checks index this).
     pub checks: Vec<CheckRole>,

@@ -94,6 +94,7 @@ fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictio
     let mut rights: Option<Vec<Right>> = None;
     let mut caps = Vec::new();
     let mut expires = None;
+    let mut audiences: Option<Vec<String>> = None;
     let mut checks = Vec::with_capacity(statements.checks.len());
     for check in &statements.checks {
         checks.push(match recognise(check) {
@@ -109,6 +110,14 @@ fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictio
             Some(Enforced::Cap(cap)) => {
                 caps.push(cap);
                 CheckRole::Cap(caps.len() - 1)
+            }
+            // Two audience checks in one block: both apply.
+            Some(Enforced::Audiences(named)) => {
+                audiences = Some(match audiences {
+                    None => named,
+                    Some(held) => held.into_iter().filter(|a| named.contains(a)).collect(),
+                });
+                CheckRole::Audience
             }
             Some(Enforced::Rights(_)) | None => CheckRole::Other,
         });
@@ -129,6 +138,7 @@ fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictio
         caps,
         expires_at,
         max_depth,
+        audiences,
         checks,
     })
 }

@@ -5,7 +5,7 @@
 use biscuit_auth::format::schema;
 use biscuit_auth::format::schema::op_binary::Kind as BinaryKind;
 
-use super::wire::{CheckShape, OpShape, QueryShape, Value};
+use super::wire::{CheckKind, CheckShape, OpShape, QueryShape, Value};
 use crate::rights::{Cap, Right};
 use crate::vocabulary;
 
@@ -14,6 +14,8 @@ pub(super) enum Enforced {
     Expiry(u64),
     Rights(Vec<Right>),
     Cap(Cap),
+    /// The audiences, sorted.
+    Audiences(Vec<String>),
 }
 
 /// The shape of a check built by [`crate::vocabulary`], in the terms a
@@ -21,13 +23,26 @@ pub(super) enum Enforced {
 /// vocabulary's own builder and compares, so what agentcap writes and what
 /// it recognises have one definition.
 fn shape_of(check: &biscuit_auth::builder::Check) -> CheckShape {
-    use biscuit_auth::builder::{Binary, CheckKind, Op, Term, Unary};
+    use biscuit_auth::builder::{Binary, CheckKind as Kind, Op, Term, Unary};
     let term = |t: &Term| match t {
         Term::Str(s) => Value::Str(s.clone()),
         Term::Integer(n) => Value::Int(*n),
         Term::Date(d) => Value::Date(*d),
         Term::Bytes(b) => Value::Bytes(b.clone()),
         Term::Variable(v) => Value::Variable(v.clone()),
+        Term::Set(set) => {
+            let strings: Option<Vec<String>> = set
+                .iter()
+                .map(|t| match t {
+                    Term::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect();
+            strings.map_or(Value::Other, |mut s| {
+                s.sort();
+                Value::StrSet(s)
+            })
+        }
         _ => Value::Other,
     };
     let op = |o: &Op| match o {
@@ -38,12 +53,17 @@ fn shape_of(check: &biscuit_auth::builder::Check) -> CheckShape {
             Binary::GreaterOrEqual => OpShape::Binary(BinaryKind::GreaterOrEqual as i32),
             Binary::NotEqual => OpShape::Binary(BinaryKind::NotEqual as i32),
             Binary::Prefix => OpShape::Binary(BinaryKind::Prefix as i32),
+            Binary::Contains => OpShape::Binary(BinaryKind::Contains as i32),
             _ => OpShape::Other,
         },
         _ => OpShape::Other,
     };
     CheckShape {
-        kind_is_one: matches!(check.kind, CheckKind::One),
+        kind: match check.kind {
+            Kind::One => CheckKind::One,
+            Kind::All => CheckKind::All,
+            Kind::Reject => CheckKind::Reject,
+        },
         queries: check
             .queries
             .iter()
@@ -67,8 +87,13 @@ fn shape_of(check: &biscuit_auth::builder::Check) -> CheckShape {
 /// Recognises the checks [`crate::vocabulary`] writes; anything else is `None`.
 pub(super) fn recognise(check: &CheckShape) -> Option<Enforced> {
     use crate::vocabulary::request;
-    if !check.kind_is_one || check.queries.iter().any(|q| q.scoped) {
+    if check.queries.iter().any(|q| q.scoped) {
         return None;
+    }
+    match check.kind {
+        CheckKind::One => {}
+        CheckKind::Reject => return recognise_audiences(check).map(Enforced::Audiences),
+        CheckKind::All | CheckKind::Unrecognised => return None,
     }
     let first = check.queries.first()?;
     match first.body.as_slice() {
@@ -90,6 +115,21 @@ pub(super) fn recognise(check: &CheckShape) -> Option<Enforced> {
                 .then_some(Enforced::Rights(rights))
         }
     }
+}
+
+/// Reads the candidate audiences from a check's set literal, then accepts
+/// them only if [`vocabulary::audience_check`] rebuilds exactly this check.
+fn recognise_audiences(check: &CheckShape) -> Option<Vec<String>> {
+    let [query] = check.queries.as_slice() else {
+        return None;
+    };
+    let [expression] = query.expressions.as_slice() else {
+        return None;
+    };
+    let Some(OpShape::Value(Value::StrSet(audiences))) = expression.first() else {
+        return None;
+    };
+    (shape_of(&vocabulary::audience_check(audiences)) == *check).then(|| audiences.clone())
 }
 
 /// Reads a candidate cap from a check's literals, then accepts it only if

@@ -17,13 +17,15 @@ fn string(value: &str) -> Term {
     Term::Str(value.to_owned())
 }
 
-/// The authority a block passes on: rights, caps and expiry, enforced by
-/// checks, and the maximum depth, stated as a fact.
+/// The authority a block passes on: rights, caps, expiry and audiences,
+/// enforced by checks, and the maximum depth, stated as a fact.
 pub(crate) struct Passed<'a> {
     pub rights: &'a [Right],
     pub caps: &'a [Cap],
     pub expires: u64,
     pub max_depth: Option<u32>,
+    /// The resources the block is for, canonical (empty: not restricted).
+    pub audiences: &'a [String],
 }
 
 impl Passed<'_> {
@@ -40,7 +42,7 @@ impl Passed<'_> {
                 vec![Term::Integer(i64::from(max_depth))],
             ));
         }
-        let mut checks = Vec::with_capacity(2 + self.caps.len());
+        let mut checks = Vec::with_capacity(3 + self.caps.len());
         let mut roles = Vec::with_capacity(checks.capacity());
         checks.push(vocabulary::expiry_check(self.expires));
         roles.push(CheckRole::Expiry);
@@ -49,6 +51,16 @@ impl Passed<'_> {
         for (i, cap) in self.caps.iter().enumerate() {
             checks.push(vocabulary::cap_check(cap));
             roles.push(CheckRole::Cap(i));
+        }
+        let audiences = (!self.audiences.is_empty()).then(|| {
+            let mut sorted = self.audiences.to_vec();
+            sorted.sort();
+            sorted.dedup();
+            sorted
+        });
+        if let Some(audiences) = &audiences {
+            checks.push(vocabulary::audience_check(audiences));
+            roles.push(CheckRole::Audience);
         }
         let block = BlockBuilder {
             facts,
@@ -60,6 +72,7 @@ impl Passed<'_> {
             caps: self.caps.to_vec(),
             expires_at: Some(from_unix(self.expires)),
             max_depth: self.max_depth,
+            audiences,
             checks: roles,
         };
         (block, restrictions)
@@ -221,6 +234,7 @@ impl NarrowingShape<'_> {
             caps: &[],
             expires: self.expires,
             max_depth: None,
+            audiences: &[],
         };
         let facts = vec![vocabulary::fact(fact::NARROWING, vec![string(self.holder)])];
         let (block, restrictions) = passed.write(facts, false);

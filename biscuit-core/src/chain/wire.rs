@@ -44,7 +44,19 @@ pub(super) enum Value {
     Date(u64),
     Bytes(Vec<u8>),
     Variable(String),
+    /// A set of strings, sorted (the wire's order follows symbol numbers).
+    StrSet(Vec<String>),
     Other,
+}
+
+/// The kind of a check, as agentcap recognises it. A block-level scope
+/// widens what a check sees: its checks are then `Unrecognised`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CheckKind {
+    One,
+    All,
+    Reject,
+    Unrecognised,
 }
 
 /// The facts of one block (predicate name and terms, in order), and its checks.
@@ -56,7 +68,7 @@ pub(super) struct Statements {
 /// A check, decoded far enough to recognise the shapes agentcap writes.
 #[derive(Debug, PartialEq)]
 pub(super) struct CheckShape {
-    pub(super) kind_is_one: bool,
+    pub(super) kind: CheckKind,
     pub(super) queries: Vec<QueryShape>,
 }
 
@@ -174,8 +186,23 @@ impl<'a> BlockNames<'a> {
             Some(Content::Date(d)) => Value::Date(*d),
             Some(Content::Bytes(b)) => Value::Bytes(b.clone()),
             Some(Content::Variable(v)) => Value::Variable(self.name(u64::from(*v))?.to_owned()),
+            Some(Content::Set(set)) => self.string_set(&set.set)?,
             _ => Value::Other,
         })
+    }
+
+    /// A set literal: [`Value::StrSet`] when every element is a string.
+    fn string_set(&self, elements: &[schema::Term]) -> Result<Value, Error> {
+        use schema::term::Content;
+        let mut strings = Vec::with_capacity(elements.len());
+        for element in elements {
+            match &element.content {
+                Some(Content::String(i)) => strings.push(self.name(*i)?.to_owned()),
+                _ => return Ok(Value::Other),
+            }
+        }
+        strings.sort();
+        Ok(Value::StrSet(strings))
     }
 
     /// A decoded predicate: its name and terms (terms resolved first).
@@ -191,7 +218,7 @@ impl<'a> BlockNames<'a> {
 
 /// The block's checks, decoded far enough to recognise their shapes. A
 /// block-level scope widens what its checks see: none of them is then
-/// recognised as a check of kind one.
+/// recognised.
 fn read_checks(block: &schema::Block, names: &BlockNames<'_>) -> Result<Vec<CheckShape>, Error> {
     let mut checks = Vec::with_capacity(block.checks.len());
     for check in &block.checks {
@@ -200,15 +227,14 @@ fn read_checks(block: &schema::Block, names: &BlockNames<'_>) -> Result<Vec<Chec
             .iter()
             .map(|rule| read_query(rule, names))
             .collect::<Result<Vec<_>, _>>()?;
-        checks.push(CheckShape {
-            kind_is_one: matches!(check.kind, None | Some(0)),
-            queries,
-        });
-    }
-    if !block.scope.is_empty() {
-        for check in &mut checks {
-            check.kind_is_one = false;
-        }
+        let kind = match check.kind {
+            _ if !block.scope.is_empty() => CheckKind::Unrecognised,
+            None | Some(0) => CheckKind::One,
+            Some(1) => CheckKind::All,
+            Some(2) => CheckKind::Reject,
+            Some(_) => CheckKind::Unrecognised,
+        };
+        checks.push(CheckShape { kind, queries });
     }
     Ok(checks)
 }

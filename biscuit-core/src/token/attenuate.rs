@@ -9,6 +9,7 @@ use biscuit_auth::BlockBuilder;
 
 use super::grant::{Hop, parse_caps, parse_rights, ttl_seconds, validate_text};
 use super::{Inner, Token, unix_seconds};
+use crate::audience::canonical_resources;
 use crate::chain::shape::{AttestationShape, HopShape, NarrowingShape, Passed};
 use crate::chain::{BlockContent, Chain};
 use crate::display::escape;
@@ -23,6 +24,7 @@ struct HopTerms {
     caps: Vec<Cap>,
     expires: u64,
     depth: u32,
+    audiences: Vec<String>,
 }
 
 impl Token {
@@ -61,6 +63,7 @@ impl Token {
                 caps: &terms.caps,
                 expires: terms.expires,
                 max_depth: hop.max_depth,
+                audiences: &terms.audiences,
             },
         }
         .write();
@@ -68,8 +71,9 @@ impl Token {
         Ok(self.extend(inner, content, signer))
     }
 
-    /// Validates a hop against the chain: rights held, caps no looser, a
-    /// life no longer, a depth within every maximum.
+    /// Validates a hop against the chain: rights held, caps no looser,
+    /// audiences within those in force, a life no longer, a depth within
+    /// every maximum.
     fn hop_terms(&self, hop: &Hop) -> Result<HopTerms, Error> {
         let now = unix_seconds(hop.at.unwrap_or_else(SystemTime::now))?;
         let parent_expiry = self.unexpired_expiry(now)?;
@@ -87,6 +91,14 @@ impl Token {
                     parent: escape(&parent).into_owned(),
                 });
             }
+        }
+        let audiences = canonical_resources(&hop.audiences)?;
+        if let Some(in_force) = self.chain.audiences()
+            && let Some(wider) = audiences.iter().find(|a| !in_force.contains(&a.as_str()))
+        {
+            return Err(Error::AudienceNotHeld {
+                audience: escape(wider).into_owned(),
+            });
         }
         let expires = match hop.ttl {
             Some(ttl) => self.child_expiry(now, ttl, parent_expiry)?,
@@ -114,6 +126,7 @@ impl Token {
             caps,
             expires,
             depth,
+            audiences,
         })
     }
 

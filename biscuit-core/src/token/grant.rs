@@ -8,6 +8,7 @@ use biscuit_auth::Biscuit;
 
 use super::attenuate::last_revocation_id;
 use super::{Inner, MAX_TEXT_BYTES, MAX_TTL, Token, unix_seconds};
+use crate::audience::canonical_resources;
 use crate::chain::Chain;
 use crate::chain::shape::{GrantShape, Passed};
 use crate::error::Error;
@@ -17,7 +18,7 @@ use crate::rights::{Cap, Right, validate_name};
 /// The setters [`Grant`] and [`Hop`] share: the rights and caps a block
 /// passes on, validated when the block is built.
 macro_rules! passed_authority_setters {
-    ($type:ident, $right_doc:literal, $cap_doc:literal) => {
+    ($type:ident, $right_doc:literal, $cap_doc:literal, $audience_doc:literal) => {
         #[doc = $right_doc]
         pub fn right(mut self, resource: impl Into<String>, operation: impl Into<String>) -> Self {
             self.rights.push((resource.into(), operation.into()));
@@ -46,6 +47,20 @@ macro_rules! passed_authority_setters {
         /// Adds an already parsed [`Cap`] (e.g. from its text form).
         pub fn with_cap(mut self, cap: &Cap) -> Self {
             self.caps.push(CapSpec::from(cap));
+            self
+        }
+
+        #[doc = $audience_doc]
+        ///
+        /// Repeatable (at most [`MAX_AUDIENCES`](crate::MAX_AUDIENCES)); each
+        /// URI is put in canonical form ([`canonical_resource`](crate::canonical_resource))
+        /// when the token is built, and an invalid one is refused then. The
+        /// block then carries `reject if audience($a), !{...}.contains($a)`,
+        /// and a verifier with a resource identifier
+        /// ([`Chain::check_audience`](crate::Chain::check_audience)) refuses
+        /// the token unless it is one of them.
+        pub fn audience(mut self, uri: impl Into<String>) -> Self {
+            self.audiences.push(uri.into());
             self
         }
     };
@@ -80,6 +95,7 @@ pub struct Grant {
     agent_key: Option<PublicKey>,
     rights: Vec<(String, String)>,
     caps: Vec<CapSpec>,
+    audiences: Vec<String>,
     ttl: Duration,
     max_depth: u32,
     intent: Option<String>,
@@ -97,6 +113,7 @@ impl Grant {
             agent_key: None,
             rights: Vec::new(),
             caps: Vec::new(),
+            audiences: Vec::new(),
             ttl: Duration::from_secs(3600),
             max_depth: 3,
             intent: None,
@@ -121,7 +138,8 @@ impl Grant {
     passed_authority_setters!(
         Grant,
         "Adds a right: `operation` on the resources matching `resource` (a path, or a path ending in `/*`).",
-        "Caps a quantity: requests for the operation on the resources `scope` names (`RESOURCE:OPERATION`, e.g. `payments/charge:write` or `tools/*:call`) must carry the quantity `name`, at most `max`. A scope without `:` is an operation on every resource (`*`)."
+        "Caps a quantity: requests for the operation on the resources `scope` names (`RESOURCE:OPERATION`, e.g. `payments/charge:write` or `tools/*:call`) must carry the quantity `name`, at most `max`. A scope without `:` is an operation on every resource (`*`).",
+        "Names a resource the token is for (an RFC 8707 resource indicator, e.g. `https://gw.example/mcp`): a service that knows its own resource identifier accepts the token only if it is named. Without any, the token is for every service that trusts the issuer."
     );
 
     /// How long the token lives (whole seconds, at least one).
@@ -166,6 +184,7 @@ impl Grant {
         }
         let rights = parse_rights(&self.rights)?;
         let caps = parse_caps(&self.caps)?;
+        let audiences = canonical_resources(&self.audiences)?;
         let issued_at = unix_seconds(self.issued_at.unwrap_or_else(SystemTime::now))?;
         let expires = issued_at + ttl_seconds(self.ttl)?;
         let shape = GrantShape {
@@ -181,6 +200,7 @@ impl Grant {
                 caps: &caps,
                 expires,
                 max_depth: Some(self.max_depth),
+                audiences: &audiences,
             },
         };
         let (block, header, grant) = shape.write();
@@ -224,6 +244,7 @@ pub struct Hop {
     pub(super) to_key: Option<PublicKey>,
     pub(super) rights: Vec<(String, String)>,
     pub(super) caps: Vec<CapSpec>,
+    pub(super) audiences: Vec<String>,
     pub(super) ttl: Option<Duration>,
     pub(super) max_depth: Option<u32>,
     pub(super) at: Option<SystemTime>,
@@ -237,6 +258,7 @@ impl Hop {
             to_key: None,
             rights: Vec::new(),
             caps: Vec::new(),
+            audiences: Vec::new(),
             ttl: None,
             max_depth: None,
             at: None,
@@ -252,7 +274,8 @@ impl Hop {
     passed_authority_setters!(
         Hop,
         "Passes on a right the parent holds (or a narrower one).",
-        "A cap no looser than the parent's; `scope` is `RESOURCE:OPERATION` as for [`Grant::cap`]."
+        "A cap no looser than the parent's; `scope` is `RESOURCE:OPERATION` as for [`Grant::cap`].",
+        "Names a resource the sub-agent's token is for (see [`Grant::audience`]). When the chain already names audiences, only those can be named (a hop narrows); without any, the hop keeps the parent's."
     );
 
     /// The hop's lifetime; no longer than the parent's remaining life.
