@@ -508,6 +508,9 @@ pub struct GatewayArgs {
     /// token may use, refusals as JSON-RPC errors.
     #[arg(long)]
     pub mcp: bool,
+    /// With --mcp: the MCP endpoint's path, the only one forwarded.
+    #[arg(long, value_name = "PATH", default_value = "/mcp", requires = "mcp")]
+    pub mcp_path: String,
     /// An authorization server where clients get tokens, published in the
     /// RFC 9728 metadata (repeatable).
     #[arg(long, value_name = "URL")]

@@ -90,9 +90,9 @@ pub enum GatewayError {
     /// The resource identifier is not a usable absolute URL.
     #[error("the resource identifier is not an absolute URL: {0}")]
     ResourceId(String),
-    /// The TLS roots for an https upstream could not be set up.
-    #[error("TLS for the upstream: {0}")]
-    Tls(String),
+    /// The MCP endpoint's path is not an absolute path.
+    #[error("the MCP path must be an absolute path such as /mcp: {0}")]
+    McpPath(String),
 }
 
 /// Configures a [`Gateway`].
@@ -100,6 +100,7 @@ pub struct GatewayBuilder {
     upstream: String,
     verifier: Verifier,
     mcp: bool,
+    mcp_path: String,
     audit: Arc<dyn AuditSink>,
     audit_required: bool,
     forward_token: bool,
@@ -109,10 +110,22 @@ pub struct GatewayBuilder {
     authorization_servers: Vec<String>,
 }
 
+/// The MCP endpoint's default path.
+pub const DEFAULT_MCP_PATH: &str = "/mcp";
+
 impl GatewayBuilder {
     /// Reads request bodies as MCP JSON-RPC messages (default: REST).
     pub fn mcp(mut self, mcp: bool) -> Self {
         self.mcp = mcp;
+        self
+    }
+
+    /// The MCP endpoint's path (default: [`DEFAULT_MCP_PATH`]). In MCP
+    /// mode it is the only path forwarded: the body authorizes a tool
+    /// call, not the path, so no other upstream route may be reached with
+    /// it (404).
+    pub fn mcp_path(mut self, path: impl Into<String>) -> Self {
+        self.mcp_path = path.into();
         self
     }
 
@@ -170,6 +183,11 @@ impl GatewayBuilder {
     /// Checks the configuration and builds the gateway.
     pub fn build(self) -> Result<Gateway, GatewayError> {
         let upstream = upstream::Upstream::new(&self.upstream)?;
+        if !self.mcp_path.starts_with('/') || self.mcp_path.parse::<Uri>().is_err() {
+            return Err(GatewayError::McpPath(
+                self.mcp_path.chars().take(200).collect(),
+            ));
+        }
         let resource = self
             .resource_id
             .as_deref()
@@ -184,6 +202,7 @@ impl GatewayBuilder {
                     audit_required: self.audit_required,
                 },
                 mcp: self.mcp,
+                mcp_path: self.mcp_path,
                 forward_token: self.forward_token,
                 max_body_bytes: self.max_body_bytes,
                 max_list_bytes: self.max_list_bytes,
@@ -204,6 +223,7 @@ pub(crate) struct Shared {
     pub(crate) upstream: upstream::Upstream,
     pub(crate) decider: decide::Decider,
     pub(crate) mcp: bool,
+    pub(crate) mcp_path: String,
     pub(crate) forward_token: bool,
     pub(crate) max_body_bytes: usize,
     pub(crate) max_list_bytes: usize,
@@ -219,6 +239,7 @@ impl Gateway {
             upstream: upstream.into(),
             verifier,
             mcp: false,
+            mcp_path: DEFAULT_MCP_PATH.to_owned(),
             audit: Arc::new(NoAudit),
             audit_required: false,
             forward_token: false,
@@ -281,8 +302,10 @@ impl Gateway {
         if path == AUTHZ_PATH || path.starts_with(metadata::AUTHZ_PREFIX) {
             return rest::authorize_for_proxy(shared, request).await;
         }
-        if shared.mcp {
+        if shared.mcp && path == shared.mcp_path {
             mcp::proxy(shared, request, peer).await
+        } else if shared.mcp {
+            rest::plain_status(http::StatusCode::NOT_FOUND)
         } else {
             rest::proxy(shared, request, peer).await
         }

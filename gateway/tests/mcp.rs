@@ -346,6 +346,21 @@ async fn unreadable_or_mismatched_messages_are_refused_before_the_upstream() {
         -32700
     );
 
+    // The body authorizes a tool call, not a route: other paths are not
+    // reachable through an MCP gateway, whatever the body.
+    let elsewhere = f.url.replace("/mcp", "/admin/reset");
+    for url in [elsewhere, f.url.replace("/mcp", "/mcp/../admin")] {
+        let response = f
+            .client
+            .post(&url)
+            .bearer_auth(&f.token)
+            .json(&search)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{url}");
+    }
+
     let big = call(2, "search_flights", json!({"note": "x".repeat(5000)}));
     let (status, _, _) = f.post(&big, &[]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -267,7 +267,9 @@ where
 /// `/`, percent-decoded) is the resource; the method gives the operation
 /// (`GET`/`HEAD` → `read`, `POST`/`PUT`/`PATCH` → `write`, `DELETE` →
 /// `delete`, anything else its lowercase name); integer query parameters
-/// become quantities (`?amount=120` → `quantity("amount", 120)`).
+/// become quantities (`?amount=120` → `quantity("amount", 120)`). A query
+/// that names an integer parameter twice is refused: the service might
+/// read the other value.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RestMapping;
 
@@ -286,12 +288,26 @@ impl RequestFacts for RestMapping {
             .method(parts.method.as_str())
             .path(path);
         if let Some(query) = parts.uri.query() {
-            for pair in query.split('&') {
-                if let Some((name, value)) = pair.split_once('=')
+            let names: Vec<Option<String>> = query
+                .split('&')
+                .map(|pair| percent_decode(pair.split_once('=').map_or(pair, |(name, _)| name)))
+                .collect();
+            for (pair, name) in query.split('&').zip(&names) {
+                if let Some((_, value)) = pair.split_once('=')
                     && let Ok(n) = value.parse::<i64>()
-                    && let Some(name) = percent_decode(name)
+                    && let Some(name) = name
                 {
-                    request = request.quantity(name, n);
+                    // A service may read the first of two values where
+                    // the mapping would read the last: never guess.
+                    if names
+                        .iter()
+                        .filter(|other| other.as_ref() == Some(name))
+                        .count()
+                        > 1
+                    {
+                        return Err(format!("the query names {name:?} more than once"));
+                    }
+                    request = request.quantity(name.clone(), n);
                 }
             }
         }
@@ -423,6 +439,22 @@ mod tests {
             .unwrap();
         assert_eq!((r.resource(), r.operation()), ("flights/lis/x", "read"));
         assert!(RestMapping.access_request(&parts("GET", "/a%ff")).is_err());
+        // Which of two amounts would the service charge? Refused.
+        for query in [
+            "amount=900&amount=100",
+            "amount=100&am%6funt=x",
+            "amount&amount=5",
+        ] {
+            let uri = format!("/payments/charge?{query}");
+            assert!(
+                RestMapping.access_request(&parts("POST", &uri)).is_err(),
+                "{query}"
+            );
+        }
+        let r = RestMapping
+            .access_request(&parts("POST", "/p?amount=100&note=a&note=b"))
+            .unwrap();
+        assert_eq!(r.quantities(), [("amount".to_owned(), 100)]);
         assert!(RestMapping.access_request(&parts("GET", "/a%zz")).is_err());
         assert!(RestMapping.access_request(&parts("GET", "/a%2")).is_err());
     }

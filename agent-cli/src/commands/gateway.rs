@@ -17,6 +17,7 @@ pub fn run(args: GatewayArgs, format: Format) -> CliResult<Outcome> {
         let verifier = config.verifier(format).await?;
         let mut builder = Gateway::builder(&args.upstream, verifier)
             .mcp(args.mcp)
+            .mcp_path(&args.mcp_path)
             .forward_token(args.forward_token)
             .require_audit(config.audit_required);
         if let Some(audit) = config.audit.clone() {
