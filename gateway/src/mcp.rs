@@ -9,7 +9,7 @@ use agentcap_verifier::mcp::{
 };
 use agentcap_verifier::{AccessRequest, Decision, Reason, Verifier};
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -225,11 +225,16 @@ impl Call<'_> {
             Presented::Token(token) => token.clone(),
             _ => String::new(),
         };
+        let mut parts = self.parts;
+        if !lists.is_empty() {
+            // A list answer must come readable, to be filtered.
+            parts.headers.remove(ACCEPT_ENCODING);
+        }
         let response = match self
             .shared
             .upstream
             .forward(
-                self.parts,
+                parts,
                 full(self.bytes),
                 &chain,
                 self.peer,
@@ -287,11 +292,24 @@ async fn filter_answer(
     let (mut parts, body) = response.into_parts();
     crate::upstream::remove_hop_by_hop(&mut parts.headers);
     parts.headers.remove(CONTENT_LENGTH);
-    if content_type.starts_with("text/event-stream") {
+    let encoded = parts
+        .headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let json = content_type.starts_with("application/json");
+    let stream = content_type.starts_with("text/event-stream");
+    if parts.status.is_success() && (encoded || !(json || stream)) {
+        // An answer the gateway cannot read might hold the whole list:
+        // never pass it on unfiltered.
+        let error: BoxError = "a list answer the gateway cannot filter".into();
+        return bad_gateway(&error);
+    }
+    if stream {
         let body = sse::rewrite_stream(body, max_bytes, rewrite);
         return Response::from_parts(parts, body);
     }
-    if !content_type.starts_with("application/json") {
+    if !json {
+        // An error answer: no list in it.
         return Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync());
     }
     let bytes = match http_body_util::Limited::new(body, max_bytes)
@@ -308,6 +326,10 @@ async fn filter_answer(
             } else {
                 bytes
             }
+        }
+        Err(_) if parts.status.is_success() => {
+            let error: BoxError = "a list answer that is not JSON".into();
+            return bad_gateway(&error);
         }
         Err(_) => bytes,
     };

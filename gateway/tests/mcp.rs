@@ -42,6 +42,16 @@ async fn tool_server(hits: Hits) -> String {
             Value::Array(batch) => Value::from(batch.iter().map(answer).collect::<Vec<_>>()),
             single => answer(single),
         };
+        if headers.get("x-answer").is_some_and(|v| v == "br") {
+            let encoded = [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CONTENT_ENCODING, "br"),
+            ];
+            return (encoded, answer.to_string()).into_response();
+        }
+        if headers.get("x-answer").is_some_and(|v| v == "text") {
+            return ([(header::CONTENT_TYPE, "text/plain")], answer.to_string()).into_response();
+        }
         if headers.get("x-answer").is_some_and(|v| v == "sse") {
             let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}});
             let body = format!(
@@ -236,6 +246,13 @@ async fn lists_answer_only_what_the_token_may_use() {
         "other events pass unchanged"
     );
     assert_eq!(events[1]["result"], expect);
+
+    // An answer the gateway cannot read might hold the whole list.
+    for form in ["br", "text"] {
+        let (status, _, text) = f.post(&list, &[("x-answer", form)]).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{form}: {text}");
+        assert!(!text.contains("cancel_trip"), "{form}: {text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
