@@ -64,6 +64,8 @@ pub enum PolicyError {
 pub struct ServicePolicies {
     template: AuthorizerBuilder,
     texts: Vec<String>,
+    /// Only `allow if true`, and nothing else: the token's checks decide.
+    allows_everything: bool,
 }
 
 impl std::fmt::Debug for ServicePolicies {
@@ -84,7 +86,11 @@ impl ServicePolicies {
         // A policy without parameters always validates; were it refused,
         // no policy would match and every request be denied (fail closed).
         let template = empty.clone().policy(policy).unwrap_or(empty);
-        ServicePolicies { template, texts }
+        ServicePolicies {
+            template,
+            texts,
+            allows_everything: true,
+        }
     }
 
     /// Parses the service's Datalog `sources`, which must have at least one
@@ -101,7 +107,7 @@ impl ServicePolicies {
         for source in sources {
             template = template.code(source.as_ref()).map_err(invalid)?;
         }
-        let (_, _, _, parsed) = template
+        let (facts, rules, checks, parsed) = template
             .clone()
             .build_unauthenticated()
             .map_err(invalid)?
@@ -109,13 +115,28 @@ impl ServicePolicies {
         if !parsed.iter().any(|p| p.kind == PolicyKind::Allow) {
             return Err(PolicyError::NoAllow);
         }
-        let texts = parsed.iter().map(Policy::to_string).collect();
-        Ok(ServicePolicies { template, texts })
+        let texts: Vec<String> = parsed.iter().map(Policy::to_string).collect();
+        let allows_everything = facts.is_empty()
+            && rules.is_empty()
+            && checks.is_empty()
+            && texts == [vocabulary::allow_all_policy().to_string()];
+        Ok(ServicePolicies {
+            template,
+            texts,
+            allows_everything,
+        })
     }
 
     /// The policies as Datalog, in the order their indices refer to.
     pub fn texts(&self) -> &[String] {
         &self.texts
+    }
+
+    /// Whether the service adds nothing to the token's checks (its only
+    /// policy is `allow if true`): an allowed request is then one every
+    /// check of the token passes.
+    pub fn allows_everything(&self) -> bool {
+        self.allows_everything
     }
 
     pub(crate) fn template(&self) -> &AuthorizerBuilder {

@@ -113,6 +113,21 @@ pub mod request {
     /// `argument(name, value)`: a named argument of the call (e.g. an MCP
     /// tool call's), its value a string, integer or boolean.
     pub const ARGUMENT: &str = "argument";
+
+    /// Every request predicate: a block that states one of these as a fact
+    /// speaks for the request, and is evaluated by Datalog only.
+    pub const ALL: &[&str] = &[
+        RESOURCE,
+        OPERATION,
+        TIME,
+        QUANTITY,
+        METHOD,
+        PATH,
+        REVOCATION_SEQUENCE,
+        REVOCATION_AGE,
+        AUDIENCE,
+        ARGUMENT,
+    ];
 }
 
 fn string(value: &str) -> Term {

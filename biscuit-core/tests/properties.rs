@@ -474,3 +474,145 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The hot path evaluates a fully recognised chain from its
+    /// restrictions; Datalog evaluates the token. For every chain (grant,
+    /// signed and unsigned hops, caps, audiences, narrowing, attestation),
+    /// request, time and audience, the two give the same answer, and a
+    /// service whose only policy is `allow if true` allows exactly what
+    /// Datalog allows.
+    #[test]
+    fn native_evaluation_agrees_with_datalog(
+        rights in grant_rights(),
+        capped in prop::collection::vec(
+            (any::<prop::sample::Index>(), prop::option::of(-60i64..60), prop::option::of(0i64..1000)),
+            0..3,
+        ),
+        plans in prop::collection::vec((hop_plan(), any::<bool>()), 0..4),
+        ending in (any::<bool>(), any::<bool>()),
+        audiences in prop::collection::vec(prop::collection::vec(0usize..8, 0..3), 5),
+        asked in (any::<prop::sample::Index>(), any::<bool>(), request()),
+        later in prop::sample::select(vec![0u64, 30, 1800, 7200]),
+        audience in prop::option::of(0usize..AUDIENCES.len()),
+    ) {
+        use agentcap::{EvaluationLimits, FactValue, ServicePolicies};
+        // Caps on granted rights, so that requests meet them.
+        let caps: Vec<CapPlan> = capped
+            .iter()
+            .map(|(index, min, max)| {
+                let (pattern, operation) = &rights[index.index(rights.len())];
+                let max = match (min, max) {
+                    (None, None) => Some(500),
+                    (Some(lo), Some(hi)) if lo > hi => Some(*lo),
+                    (_, max) => *max,
+                };
+                (pattern.clone(), operation.clone(), *min, max)
+            })
+            .collect();
+        let built = build_keyed(&rights, &caps, &plans, false, ending, &audiences);
+        let limits = EvaluationLimits::new(10_000, 1_000, Duration::from_secs(5));
+        let fast = ServicePolicies::allow_all(limits);
+        prop_assert!(fast.allows_everything());
+        // The same policy in other words: not recognised, so Datalog runs.
+        let datalog = ServicePolicies::parse(&["allow if 1 == 1"], limits).unwrap();
+        prop_assert!(!datalog.allows_everything());
+        let now = std::time::SystemTime::now() + Duration::from_secs(later);
+        let seconds = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let audience = audience.map(|i| agentcap::canonical_resource(AUDIENCES[i]).unwrap());
+        let extra = || match &audience {
+            Some(a) => vec![("audience", vec![FactValue::Str(a.clone())])],
+            None => Vec::new(),
+        };
+        // Half the requests fall under a granted right; the others anywhere.
+        let (pick, granted, (resource, operation, amount)) = &asked;
+        let (resource, operation) = if *granted {
+            let (pattern, operation) = &rights[pick.index(rights.len())];
+            match pattern.strip_suffix('*') {
+                Some(prefix) => (format!("{prefix}x"), operation.clone()),
+                None => (pattern.clone(), operation.clone()),
+            }
+        } else {
+            (resource.clone(), operation.clone())
+        };
+        let mut request = Request::new(resource.as_str(), operation.as_str());
+        if let Some(a) = amount {
+            request = request.quantity("amount", *a);
+        }
+        for token in &built.tokens {
+            let token = Token::verify_bytes(&token.to_bytes().unwrap(), &built.root.public()).unwrap();
+            let by_datalog = token
+                .authorize(&request, now, Duration::ZERO, extra(), &datalog)
+                .is_ok();
+            let native = token.chain().allows_request(&request, seconds, audience.as_deref());
+            prop_assert_eq!(native, Some(by_datalog), "{:?} {:?}", request, audience);
+            let by_fast = token.authorize(&request, now, Duration::ZERO, extra(), &fast).is_ok();
+            prop_assert_eq!(by_fast, by_datalog);
+        }
+    }
+}
+
+/// A block the chain reader does not recognise (a rule, a check of
+/// another shape) is left to Datalog, whose answer stands: the
+/// hot path never allows what Datalog refuses.
+#[test]
+fn unrecognised_blocks_are_left_to_datalog() {
+    use agentcap::{EvaluationLimits, ServicePolicies};
+    use biscuit_auth::builder::BlockBuilder;
+    let root = KeyPair::generate();
+    let token = Grant::new("alice", "agent-0")
+        .right("flights/*", "read")
+        .mint(&root)
+        .unwrap();
+    let limits = EvaluationLimits::new(10_000, 1_000, Duration::from_secs(5));
+    let fast = ServicePolicies::allow_all(limits);
+    let request = Request::new("flights/lis", "read");
+    for (source, allowed) in [
+        // Refuses every request: a check of a shape agentcap does not write.
+        (r#"check if resource("nothing");"#, false),
+        // A rule, and a check on what it derives.
+        (
+            r#"seen($r) <- resource($r); check if seen("flights/lis");"#,
+            true,
+        ),
+    ] {
+        let bytes = token
+            .biscuit()
+            .unwrap()
+            .append(BlockBuilder::new().code(source).unwrap())
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let token = Token::verify_bytes(&bytes, &root.public()).unwrap();
+        assert!(token.chain().blocks[1].unrecognised, "{source}");
+        assert_eq!(token.chain().allows_request(&request, 0, None), None);
+        let decided = token
+            .authorize(
+                &request,
+                std::time::SystemTime::now(),
+                Duration::ZERO,
+                Vec::new(),
+                &fast,
+            )
+            .is_ok();
+        assert_eq!(decided, allowed, "{source}");
+    }
+    assert!(!token.chain().blocks[0].unrecognised);
+    // A block after the grant that states a request fact is refused outright.
+    let stating = BlockBuilder::new()
+        .code(r#"resource("flights/lis");"#)
+        .unwrap();
+    let bytes = token
+        .biscuit()
+        .unwrap()
+        .append(stating)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert!(matches!(
+        Token::verify_bytes(&bytes, &root.public()),
+        Err(Error::TooComplex { block: 1, .. })
+    ));
+}

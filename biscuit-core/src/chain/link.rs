@@ -18,6 +18,7 @@ pub(crate) struct Restrictions {
     pub max_depth: Option<u32>,
     pub audiences: Option<Vec<String>>,
     pub checks: Vec<CheckRole>,
+    pub unrecognised: bool,
 }
 
 /// What one block says, as agentcap reads it.
@@ -99,6 +100,7 @@ impl Chain {
             max_depth: restrictions.max_depth,
             audiences: restrictions.audiences,
             checks: restrictions.checks,
+            unrecognised: restrictions.unrecognised,
             attestation: content.attestation,
             revocation_id,
         });

@@ -188,6 +188,12 @@ pub struct ChainBlock {
     /// What each of the block's checks is, in the block's order (the check
     /// ids biscuit-auth reports for failed checks index this).
     pub checks: Vec<CheckRole>,
+    /// Whether the block holds anything agentcap does not recognise: a
+    /// rule, a fact named as a request fact (`resource`, `time`, ...), or a
+    /// check of another shape ([`CheckRole::Other`]). Such a block is only
+    /// ever evaluated by Datalog; a recognised one is exactly its
+    /// restrictions, which [`Chain::allows_request`] evaluates directly.
+    pub unrecognised: bool,
     /// An attestation's statement.
     pub attestation: Option<String>,
     /// The block's revocation id (its signature), hex.
@@ -370,6 +376,61 @@ impl Chain {
             .iter()
             .filter(|b| !b.rights.is_empty())
             .all(|b| b.rights.iter().any(|held| held.allows(resource, operation)))
+    }
+
+    /// Whether every check of the token passes for `request` at `time`
+    /// (unix seconds, as the authorizer states it) with the service's
+    /// resource identifier `audience`, evaluated from the chain's
+    /// restrictions without Datalog; `None` when a block is
+    /// [`unrecognised`](ChainBlock::unrecognised), and the answer is
+    /// Datalog's alone.
+    ///
+    /// Each recognised check is the one its builder in the vocabulary
+    /// writes: the expiry (`time <= expires`), the rights (one right allows
+    /// the resource and operation), a cap (another operation, a resource
+    /// outside its pattern, or the quantity present and within bounds), the
+    /// audiences (no audience stated, or one of them). The property test
+    /// `native_evaluation_agrees_with_datalog` holds the two to the same
+    /// answers.
+    pub fn allows_request(
+        &self,
+        request: &crate::Request,
+        time: u64,
+        audience: Option<&str>,
+    ) -> Option<bool> {
+        if self.blocks.iter().any(|b| b.unrecognised) {
+            return None;
+        }
+        let (resource, operation) = (request.resource(), request.operation());
+        let quantity = |name: &str| {
+            request
+                .quantities()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| *v)
+        };
+        let passes = |block: &ChainBlock, role: &CheckRole| match role {
+            CheckRole::Expiry => block
+                .expires_at
+                .is_some_and(|at| crate::unix_time::to_unix(at) >= time),
+            CheckRole::Rights => block.rights.iter().any(|r| r.allows(resource, operation)),
+            CheckRole::Cap(i) => block.caps.get(*i).is_some_and(|cap| {
+                cap.operation != operation
+                    || !cap.resource.matches(resource)
+                    || quantity(&cap.name).is_some_and(|v| cap.within(v))
+            }),
+            CheckRole::Audience => match (audience, &block.audiences) {
+                (None, _) => true,
+                (Some(a), Some(named)) => named.iter().any(|n| n == a),
+                (Some(_), None) => false,
+            },
+            CheckRole::Other => false,
+        };
+        Some(
+            self.blocks
+                .iter()
+                .all(|b| b.checks.iter().all(|role| passes(b, role))),
+        )
     }
 
     /// The block at `index`.

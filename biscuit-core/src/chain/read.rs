@@ -133,6 +133,12 @@ fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictio
         };
         max_depth = Some(max_depth.map_or(depth, |m: u32| m.min(depth)));
     }
+    let unrecognised = statements.rules > 0
+        || checks.contains(&CheckRole::Other)
+        || statements
+            .facts
+            .iter()
+            .any(|(name, _)| crate::vocabulary::request::ALL.contains(&name.as_str()));
     Ok(Restrictions {
         rights: rights.unwrap_or_default(),
         caps,
@@ -140,6 +146,7 @@ fn read_restrictions(statements: &Statements, block: usize) -> Result<Restrictio
         max_depth,
         audiences,
         checks,
+        unrecognised,
     })
 }
 

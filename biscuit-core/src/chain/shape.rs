@@ -74,6 +74,7 @@ impl Passed<'_> {
             max_depth: self.max_depth,
             audiences,
             checks: roles,
+            unrecognised: false,
         };
         (block, restrictions)
     }

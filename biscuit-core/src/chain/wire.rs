@@ -63,6 +63,8 @@ pub(super) enum CheckKind {
 pub(super) struct Statements {
     pub(super) facts: Vec<(String, Vec<Value>)>,
     pub(super) checks: Vec<CheckShape>,
+    /// How many rules the block has (agentcap writes none).
+    pub(super) rules: usize,
 }
 
 /// A check, decoded far enough to recognise the shapes agentcap writes.
@@ -159,7 +161,11 @@ pub(super) fn decode_block(
         .map(|f| names.predicate(&f.predicate))
         .collect::<Result<Vec<_>, _>>()?;
     let checks = read_checks(&block, &names)?;
-    Ok(Statements { facts, checks })
+    Ok(Statements {
+        facts,
+        checks,
+        rules: block.rules.len(),
+    })
 }
 
 /// Resolves the symbols of one block (biscuit-auth's fixed table, then the
