@@ -3,7 +3,7 @@
 # the verifier middleware, following `agentcap revocation serve` by push)
 # under wrk, with a warm 3-hop token (a grant and three signed hops); then,
 # under the same load, how long a revocation takes to reach the service
-# (`agentcap revoke` in another process → the first 403).
+# (`agentcap revoke` in another process → the first 401).
 #
 # Usage: scripts/load.sh [DURATION] [CONNECTIONS] [THREADS] [REVOCATIONS]
 #        defaults: 10s 8 2 10
@@ -86,7 +86,7 @@ for i in $(seq "$REVOCATIONS"); do
   [ "$(status)" = 200 ] || { echo "victim $i not allowed before its revocation" >&2; exit 1; }
   start=$(date +%s%N)
   ac revoke "@v$i.tok" --block 1 --store store --signing-key-file list.key > /dev/null
-  until [ "$(status)" = 403 ]; do
+  until [ "$(status)" = 401 ]; do
     if [ $(( ($(date +%s%N) - start) / 1000000 )) -gt 10000 ]; then
       echo "revocation $i not seen after 10 s" >&2; exit 1
     fi
