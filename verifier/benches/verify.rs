@@ -145,6 +145,21 @@ fn benches(c: &mut Criterion) {
                 })
             },
         );
+        // The same decision through Datalog: a policy that allows all but
+        // is not `allow if true` keeps the hot path out.
+        let warm_datalog = Verifier::builder()
+            .root_key(None, root.public())
+            .revocation(Arc::clone(&state))
+            .policy("allow if 1 == 1")
+            .build()
+            .unwrap();
+        group.bench_with_input(BenchmarkId::new("warm/datalog", blocks), &blocks, |b, _| {
+            b.iter(|| {
+                let decision = warm_datalog.verify(&tokens[0], &request);
+                assert!(decision.allowed());
+                black_box(decision)
+            })
+        });
     }
     group.finish();
 
