@@ -83,6 +83,12 @@ fn load_revocation(
     let (decoded, _) = RevocationList::decode_verified(&bytes, &keys, DEFAULT_MAX_LIST_BYTES)
         .map_err(|e| format!("the revocation list does not verify with its public key: {e}"))?;
     let config = RevocationStateConfig::new(decoded.issuer(), keys);
+    if let Some(parent) = state_file
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
+    {
+        create_private_dir(parent)?;
+    }
     let state = match state_file {
         Some(path) => RevocationState::open(path, config),
         None => RevocationState::in_memory(config),
@@ -97,6 +103,20 @@ fn load_revocation(
         let _ = state.accept_head(&head_bytes);
     }
     Ok(Arc::new(state))
+}
+
+/// Creates `dir` and its parents, accessible to the owner only.
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))
 }
 
 /// The revocation choice: a list from files, or an explicit opt-out.
