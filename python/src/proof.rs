@@ -17,12 +17,12 @@ use crate::token::duration_arg;
 /// query as sent, the token as presented, and the body.
 #[pyclass(module = "agentcap", frozen, name = "ProofRequest")]
 pub struct PyProofRequest {
-    method: String,
-    authority: String,
-    path: String,
-    query: Option<String>,
-    token: String,
-    body: Vec<u8>,
+    pub(crate) method: String,
+    pub(crate) authority: String,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) token: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl PyProofRequest {

@@ -9,13 +9,14 @@ use agentcap_revocation::{
     DEFAULT_MAX_LIST_BYTES, HEAD_FILE, LIST_FILE, RevocationList, RevocationState,
     RevocationStateConfig, TrustedListKeys,
 };
-use agentcap_verifier::{AccessRequest, Decision, VerifierBuilder};
+use agentcap_verifier::{AccessRequest, Decision, HttpProof, VerifierBuilder};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyDict;
 
 use crate::chain::PyChain;
 use crate::errors::{config_error, invalid_argument};
 use crate::keys::public_key_arg;
+use crate::proof::PyProofRequest;
 use crate::token::{duration_arg, quantities_arg};
 
 /// Adds the trusted root keys: one key (or its text form), or a dict from
@@ -33,21 +34,61 @@ fn add_roots(mut builder: VerifierBuilder, roots: &Bound<'_, PyAny>) -> PyResult
     Ok(builder.root_key(None, public_key_arg(roots)?))
 }
 
-/// Adds the service's Datalog policies: one string or a list of strings.
+/// Adds the service's Datalog policies: one string or a sequence of strings.
 fn add_policies(
     mut builder: VerifierBuilder,
     policies: &Bound<'_, PyAny>,
 ) -> PyResult<VerifierBuilder> {
-    if let Ok(list) = policies.cast::<PyList>() {
-        for policy in list.iter() {
-            builder = builder.policy(policy.extract::<String>()?);
-        }
-        return Ok(builder);
+    if let Ok(policy) = policies.extract::<String>() {
+        return Ok(builder.policy(policy));
     }
-    let policy: String = policies
-        .extract()
-        .map_err(|_| invalid_argument("policies are a string or a list of strings"))?;
-    Ok(builder.policy(policy))
+    let bad = || invalid_argument("policies are a string or a sequence of strings");
+    for policy in policies.try_iter().map_err(|_| bad())? {
+        let policy: String = policy?.extract().map_err(|_| bad())?;
+        builder = builder.policy(policy);
+    }
+    Ok(builder)
+}
+
+/// The holder proof an HTTP request carries, as the verifier reads it: the
+/// request `ProofRequest` describes (its authority as the `Host`), with the
+/// `Signature-Input`, `Signature` and `Content-Digest` of `headers`.
+fn http_proof(request: &PyProofRequest, headers: &Bound<'_, PyAny>) -> PyResult<Option<HttpProof>> {
+    let target = match &request.query {
+        Some(query) => format!("{}?{query}", request.path),
+        None => request.path.clone(),
+    };
+    let mut builder = http::Request::builder()
+        .method(request.method.as_str())
+        .uri(target)
+        .header("host", request.authority.as_str());
+    for name in ["signature-input", "signature", "content-digest"] {
+        if let Some(value) = header_value(headers, name)? {
+            builder = builder.header(name, value);
+        }
+    }
+    let (parts, ()) = builder
+        .body(())
+        .map_err(|e| invalid_argument(format!("not a valid HTTP request: {e}")))?
+        .into_parts();
+    Ok(HttpProof::from_request(
+        &parts,
+        bytes::Bytes::copy_from_slice(&request.body),
+    ))
+}
+
+/// A header's value from a mapping of names to values, whatever the case
+/// of the names.
+fn header_value(headers: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<String>> {
+    let bad = || invalid_argument("headers are a mapping of str to str");
+    let items = headers.call_method0("items").map_err(|_| bad())?;
+    for item in items.try_iter()? {
+        let (key, value): (String, String) = item?.extract().map_err(|_| bad())?;
+        if key.eq_ignore_ascii_case(name) {
+            return Ok(Some(value));
+        }
+    }
+    Ok(None)
 }
 
 /// The list file and head file of a revocation source: a published folder
@@ -224,8 +265,15 @@ impl PyVerifier {
 
     /// Decides whether `token` allows `operation` on `resource` with these
     /// quantities (and call `arguments`, a dict of str, int or bool values).
-    /// Never raises for a bad token: the decision says why.
-    #[pyo3(signature = (token, resource, operation, *, arguments = None, **quantities))]
+    /// With `http_request` (a `ProofRequest` for the request as received)
+    /// and `http_headers` (its headers), the holder proof it carries is
+    /// checked when the verifier requires proofs. Never raises for a bad
+    /// token: the decision says why.
+    #[pyo3(signature = (
+        token, resource, operation, *, arguments = None, http_request = None,
+        http_headers = None, **quantities
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn verify(
         &self,
         py: Python<'_>,
@@ -233,9 +281,24 @@ impl PyVerifier {
         resource: &str,
         operation: &str,
         arguments: Option<&Bound<'_, PyDict>>,
+        http_request: Option<PyRef<'_, PyProofRequest>>,
+        http_headers: Option<&Bound<'_, PyAny>>,
         quantities: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyDecision> {
         let mut request = AccessRequest::new(resource, operation);
+        match (http_request, http_headers) {
+            (Some(http_request), Some(headers)) => {
+                if let Some(proof) = http_proof(&http_request, headers)? {
+                    request = request.holder_proof(proof);
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(invalid_argument(
+                    "give http_request and http_headers together",
+                ));
+            }
+        }
         for (name, value) in quantities_arg(quantities)? {
             request = request.quantity(name, value);
         }

@@ -104,3 +104,32 @@ def test_revocation_list_from_a_published_folder(cli, tmp_path, root):
     with pytest.raises(agentcap.InvalidArgument):
         Verifier(root.public(), revocation_list=published,
                  revocation_public_key=KeyPair.generate().public())
+
+
+def test_holder_proofs_checked_by_a_python_service(root, agent):
+    verifier = Verifier(root.public(), without_revocation=True, require_holder_proof=60,
+                        policies=("allow if true;",))
+    token = Grant("alice", "a").agent_key(agent.public()).right("payments/charge", "write").mint(root)
+    text = token.to_base64()
+    url = "http://pay.example:8443/payments/charge?amount=10"
+    body = b'{"to": "bob"}'
+    headers = agentcap.sign_request(agent, token, "POST", url, body)
+    received = agentcap.ProofRequest.from_url("POST", url, text, body)
+
+    ok = verifier.verify(text, "payments/charge", "write", amount=10,
+                         http_request=received, http_headers=headers)
+    assert ok.allowed, ok.explain()
+    # The verifier's replay cache refuses the same proof twice.
+    again = verifier.verify(text, "payments/charge", "write", amount=10,
+                            http_request=received, http_headers=headers)
+    assert again.reason == "holder_proof_invalid"
+
+    fresh = agentcap.sign_request(agent, token, "POST", url, body)
+    other_body = agentcap.ProofRequest.from_url("POST", url, text, b'{"to": "mallory"}')
+    altered = verifier.verify(text, "payments/charge", "write", amount=10,
+                              http_request=other_body, http_headers=fresh)
+    assert altered.reason == "holder_proof_invalid"
+    missing = verifier.verify(text, "payments/charge", "write", amount=10)
+    assert missing.reason == "holder_proof_missing"
+    with pytest.raises(agentcap.InvalidArgument):
+        verifier.verify(text, "payments/charge", "write", http_request=received)
