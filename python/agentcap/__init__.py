@@ -24,7 +24,8 @@ set of docs explains both::
 
 HTTP clients: :class:`agentcap.http.HttpxAuth` and
 :class:`agentcap.http.RequestsAuth` attach the token and sign each request
-with the holder's key (holder proofs).
+with the holder's key (holder proofs). :class:`agentcap.ToolGuard` checks
+the token locally before each tool call, from any framework.
 """
 
 from ._agentcap import (
@@ -52,6 +53,7 @@ from ._agentcap import (
     Token,
     Verifier,
 )
+from .guard import ToolDenied, ToolGuard, tool_quantities
 from .http import HttpxAuth, RequestsAuth, sign_request
 
 __all__ = [
@@ -79,6 +81,9 @@ __all__ = [
     "PublicKey",
     "RequestsAuth",
     "Token",
+    "ToolDenied",
+    "ToolGuard",
     "Verifier",
     "sign_request",
+    "tool_quantities",
 ]
