@@ -2,7 +2,8 @@
 # Builds the Python package and runs its tests, from a fresh machine:
 #
 #   1. a virtual environment in target/python-venv (created if missing),
-#      with maturin, pytest, httpx and requests from the package index;
+#      with maturin, pytest, httpx, requests, langchain and mcp from the
+#      package index;
 #   2. the agentcap CLI (cargo build --workspace --bins), which the
 #      interoperability and HTTP tests run;
 #   3. the extension module, built by maturin into a wheel and installed;
@@ -45,11 +46,11 @@ if [ ! -x "$venv/bin/python" ]; then
     mkdir -p "$(dirname "$venv")"
     make_venv
 fi
-if ! "$venv/bin/python" -c 'import maturin, pytest, httpx, requests' 2>/dev/null \
+if ! "$venv/bin/python" -c 'import maturin, pytest, httpx, requests, langchain, mcp' 2>/dev/null \
     || [ ! -x "$venv/bin/maturin" ]; then
-    step "installing maturin, pytest, httpx, requests"
+    step "installing maturin, pytest, httpx, requests, langchain, mcp"
     timeout 600 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-        'maturin>=1.9,<2' 'pytest>=7' 'httpx>=0.24' 'requests>=2.28'
+        'maturin>=1.9,<2' 'pytest>=7' 'httpx>=0.24' 'requests>=2.28' 'langchain>=1,<2' 'mcp>=2,<3'
 fi
 
 step "building the agentcap CLI"

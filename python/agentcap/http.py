@@ -86,33 +86,18 @@ def _bearer_only(token: str) -> Dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-try:  # httpx is optional
-    import httpx as _httpx
-
-    _HttpxBase: Any = _httpx.Auth
-except ImportError:  # pragma: no cover - exercised only without httpx
-    _httpx = None
-    _HttpxBase = object
-
-
-class HttpxAuth(_HttpxBase):  # type: ignore[misc]
-    """An ``httpx.Auth`` that sends ``token`` as a bearer token and, when
-    ``holder`` (the agent's key) is given, signs every request with it.
-
-    Works with ``httpx.Client`` and ``httpx.AsyncClient``::
-
-        client = httpx.Client(auth=HttpxAuth(token, holder=agent_key))
-    """
+class _HolderAuthFlow:
+    """The ``auth_flow`` of httpx-style clients (httpx, and httpx2, which
+    the MCP SDK uses): the bearer token, and a holder proof when there is
+    a holder key."""
 
     requires_request_body = True
 
     def __init__(self, token: Union[Token, str], holder: Optional[KeyPair] = None) -> None:
-        if _httpx is None:  # pragma: no cover
-            raise ImportError("agentcap.HttpxAuth needs httpx (pip install httpx)")
         self._token = _token_text(token)
         self._holder = holder
 
-    def _headers(self, request: "httpx.Request") -> Dict[str, str]:
+    def _headers(self, request: Any) -> Dict[str, str]:
         if self._holder is None:
             return _bearer_only(self._token)
         url = request.url
@@ -123,14 +108,38 @@ class HttpxAuth(_HttpxBase):  # type: ignore[misc]
             path,
             self._token,
             query=query,
-            body=request.content,
+            body=bytes(request.content),
         )
         return HolderProof.sign(self._holder, proof).as_dict()
 
-    def auth_flow(self, request: "httpx.Request") -> Generator["httpx.Request", Any, None]:
+    def auth_flow(self, request: Any) -> Generator[Any, Any, None]:
         """Adds the headers, then sends the request."""
         request.headers.update(self._headers(request))
         yield request
+
+
+try:  # httpx is optional
+    import httpx as _httpx
+
+    _HttpxBase: Any = _httpx.Auth
+except ImportError:  # pragma: no cover - exercised only without httpx
+    _httpx = None
+    _HttpxBase = object
+
+
+class HttpxAuth(_HolderAuthFlow, _HttpxBase):  # type: ignore[misc]
+    """An ``httpx.Auth`` that sends ``token`` as a bearer token and, when
+    ``holder`` (the agent's key) is given, signs every request with it.
+
+    Works with ``httpx.Client`` and ``httpx.AsyncClient``::
+
+        client = httpx.Client(auth=HttpxAuth(token, holder=agent_key))
+    """
+
+    def __init__(self, token: Union[Token, str], holder: Optional[KeyPair] = None) -> None:
+        if _httpx is None:  # pragma: no cover
+            raise ImportError("agentcap.HttpxAuth needs httpx (pip install httpx)")
+        super().__init__(token, holder)
 
 
 try:  # requests is optional
