@@ -104,7 +104,8 @@ class _HolderAuthFlow:
         path, query = _split_target(url.raw_path.decode("ascii"))
         proof = ProofRequest(
             request.method,
-            _authority(url.scheme, url.host, url.port),
+            # The host as sent in the Host header (IDNA-encoded, ASCII).
+            _authority(url.scheme, url.raw_host.decode("ascii"), url.port),
             path,
             self._token,
             query=query,

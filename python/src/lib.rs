@@ -20,6 +20,7 @@ mod chain;
 mod errors;
 mod keys;
 mod proof;
+mod timing;
 mod token;
 mod verifier;
 
@@ -41,6 +42,7 @@ fn _agentcap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<proof::PyHolderProof>()?;
     m.add_class::<verifier::PyVerifier>()?;
     m.add_class::<verifier::PyDecision>()?;
+    m.add_function(wrap_pyfunction!(timing::_native_timings, m)?)?;
     m.add("PROOF_LIFETIME_SECONDS", agentcap::PROOF_LIFETIME.as_secs())?;
     Ok(())
 }

@@ -26,7 +26,7 @@ pub struct PyProofRequest {
 }
 
 impl PyProofRequest {
-    fn as_request(&self) -> ProofRequest<'_> {
+    pub(crate) fn as_request(&self) -> ProofRequest<'_> {
         ProofRequest {
             method: &self.method,
             authority: &self.authority,

@@ -55,7 +55,7 @@ pub fn quantities_arg(quantities: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(S
 /// they chain; everything is validated by `mint`.
 #[pyclass(module = "agentcap", name = "Grant")]
 pub struct PyGrant {
-    inner: agentcap::Grant,
+    pub(crate) inner: agentcap::Grant,
 }
 
 impl PyGrant {
@@ -164,7 +164,7 @@ impl PyGrant {
 /// a shorter life, a lower depth limit, tighter caps and a key.
 #[pyclass(module = "agentcap", name = "Hop")]
 pub struct PyHop {
-    inner: agentcap::Hop,
+    pub(crate) inner: agentcap::Hop,
 }
 
 impl PyHop {

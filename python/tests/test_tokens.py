@@ -201,3 +201,23 @@ def test_exceptions_form_one_hierarchy():
         assert issubclass(cls, agentcap.AgentcapError)
         assert cls.__module__ == "agentcap"
     assert issubclass(agentcap.AgentcapError, Exception)
+
+
+def test_tokens_are_shared_between_threads(root, agent):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = travel_token(root, agent)
+    public = root.public()
+
+    def work(i):
+        child = token.delegate(Hop.to(f"worker-{i}").right("flights/*", "read"), signer=agent)
+        child.check(public, f"flights/{i}", "read")
+        try:
+            child.check(public, "payments/charge", "write", amount=1)
+        except Denied as denied:
+            return child.chain().holder, denied.reason
+        return child.chain().holder, "allowed"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(16)))
+    assert results == [(f"worker-{i}", "policy_denied") for i in range(16)]
