@@ -2,8 +2,8 @@
 # Builds the Python package and runs its tests, from a fresh machine:
 #
 #   1. a virtual environment in target/python-venv (created if missing),
-#      with maturin, pytest, httpx, requests, langchain and mcp from the
-#      package index;
+#      with maturin, pytest, httpx, requests, langchain, mcp and
+#      pydantic-ai-slim from the package index;
 #   2. the agentcap CLI (cargo build --workspace --bins), which the
 #      interoperability and HTTP tests run;
 #   3. the extension module, built by maturin into a wheel and installed;
@@ -46,11 +46,11 @@ if [ ! -x "$venv/bin/python" ]; then
     mkdir -p "$(dirname "$venv")"
     make_venv
 fi
-if ! "$venv/bin/python" -c 'import maturin, pytest, httpx, requests, langchain, mcp' 2>/dev/null \
+if ! "$venv/bin/python" -c 'import maturin, pytest, httpx, requests, langchain, mcp, pydantic_ai' 2>/dev/null \
     || [ ! -x "$venv/bin/maturin" ]; then
-    step "installing maturin, pytest, httpx, requests, langchain, mcp"
+    step "installing maturin, pytest, httpx, requests, langchain, mcp, pydantic-ai-slim"
     timeout 600 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-        'maturin>=1.9,<2' 'pytest>=7' 'httpx>=0.24' 'requests>=2.28' 'langchain>=1,<2' 'mcp>=2,<3'
+        'maturin>=1.9,<2' 'pytest>=7' 'httpx>=0.24' 'requests>=2.28' 'langchain>=1,<2' 'mcp>=2,<3' 'pydantic-ai-slim>=2,<3'
 fi
 
 step "building the agentcap CLI"
