@@ -67,21 +67,25 @@ impl Decider {
                     d
                 })
                 .collect(),
-            Presented::Token(token) if self.verifier.is_warm(token) => {
-                verify_each(&self.verifier, token, &requests)
-            }
-            Presented::Token(token) => {
-                let verifier = self.verifier.clone();
-                let token = token.clone();
-                let run = move || verify_each(&verifier, &token, &requests);
-                match tokio::task::spawn_blocking(run).await {
-                    Ok(decisions) => decisions,
-                    Err(error) => {
-                        tracing::error!(%error, "the decision task failed");
-                        vec![Decision::new(Reason::LimitsExceeded, "", "")]
+            Presented::Token(token) => match requests
+                .first()
+                .and_then(|first| self.verifier.verify_if_warm(token, first))
+            {
+                // Warm: tens of microseconds, decided here.
+                Some(first) => verify_each(&self.verifier, token, &requests, Some(first)),
+                None => {
+                    let verifier = self.verifier.clone();
+                    let token = token.clone();
+                    let run = move || verify_each(&verifier, &token, &requests, None);
+                    match tokio::task::spawn_blocking(run).await {
+                        Ok(decisions) => decisions,
+                        Err(error) => {
+                            tracing::error!(%error, "the decision task failed");
+                            vec![Decision::new(Reason::LimitsExceeded, "", "")]
+                        }
                     }
                 }
-            }
+            },
         };
         decisions
             .into_iter()
@@ -128,12 +132,19 @@ impl Decider {
     }
 }
 
-/// Decides the first request, holder's proof included, then the others
-/// as further parts of the same HTTP request; when the first refuses the
-/// token itself, so are the others.
-fn verify_each(verifier: &Verifier, token: &str, requests: &[AccessRequest]) -> Vec<Decision> {
+/// Decides the first request (unless already decided: `first`), holder's
+/// proof included, then the others as further parts of the same HTTP
+/// request; when the first refuses the token itself, so are the others.
+fn verify_each(
+    verifier: &Verifier,
+    token: &str,
+    requests: &[AccessRequest],
+    first: Option<Decision>,
+) -> Vec<Decision> {
     let mut decisions: Vec<Decision> = Vec::with_capacity(requests.len());
-    for request in requests {
+    let skip = usize::from(first.is_some());
+    decisions.extend(first);
+    for request in &requests[skip.min(requests.len())..] {
         let decision = match decisions.first() {
             None => verifier.verify(token, request),
             Some(first) if token_refused(first) => {

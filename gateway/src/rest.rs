@@ -38,14 +38,9 @@ pub(crate) async fn proxy(
         method: parts.method.as_str(),
         path: parts.uri.path(),
     };
-    let request = match RestMapping.access_request(&parts) {
-        Ok(request) => with_proof(request, &parts, buffered),
-        Err(detail) => {
-            let mut decision = Decision::new(Reason::MalformedRequest, at.path, at.method);
-            decision.detail = Some(detail);
-            let decision = shared.decider.recorded(decision, at);
-            return refusal(shared, &parts.headers, &decision);
-        }
+    let request = match mapped(shared, &parts, buffered, at) {
+        Ok(request) => request,
+        Err(refused) => return refused,
     };
     let presented = Presented::from_parts(&parts);
     let decision = shared.decider.decide(&presented, request, at).await;
@@ -100,14 +95,9 @@ pub(crate) async fn authorize_for_proxy(
         method: parts.method.as_str(),
         path: parts.uri.path(),
     };
-    let request = match RestMapping.access_request(&parts) {
-        Ok(request) => with_proof(request, &parts, Some(Bytes::new())),
-        Err(detail) => {
-            let mut decision = Decision::new(Reason::MalformedRequest, at.path, at.method);
-            decision.detail = Some(detail);
-            let decision = shared.decider.recorded(decision, at);
-            return refusal(shared, &parts.headers, &decision);
-        }
+    let request = match mapped(shared, &parts, Some(Bytes::new()), at) {
+        Ok(request) => request,
+        Err(refused) => return refused,
     };
     let presented = Presented::from_parts(&parts);
     let decision = shared.decider.decide(&presented, request, at).await;
@@ -118,6 +108,26 @@ pub(crate) async fn authorize_for_proxy(
             response
         }
         None => refusal(shared, &parts.headers, &decision),
+    }
+}
+
+/// The REST mapping of the request, with its proof; a request that cannot
+/// be mapped is recorded and refused (400).
+#[allow(clippy::result_large_err)] // the refusal is sent at once
+fn mapped(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    body: Option<Bytes>,
+    at: At<'_>,
+) -> Result<AccessRequest, Response<GatewayBody>> {
+    match RestMapping.access_request(parts) {
+        Ok(request) => Ok(with_proof(request, parts, body)),
+        Err(detail) => {
+            let mut decision = Decision::new(Reason::MalformedRequest, at.path, at.method);
+            decision.detail = Some(detail);
+            let decision = shared.decider.recorded(decision, at);
+            Err(refusal(shared, &parts.headers, &decision))
+        }
     }
 }
 

@@ -180,17 +180,48 @@ impl Verifier {
         self.verify_further(token, &probe).allowed()
     }
 
+    /// [`Verifier::verify`], when `token` is warm (see
+    /// [`Verifier::is_warm`]); `None`, having done nothing but hash the
+    /// token once, when it is not. For callers that decide warm tokens
+    /// inline and send the others elsewhere: the token is hashed once.
+    pub fn verify_if_warm(&self, token: &str, request: &AccessRequest) -> Option<Decision> {
+        let token = token.trim();
+        let key = cache_key(token);
+        let warm = self
+            .inner
+            .cache
+            .lock()
+            .is_ok_and(|cache| cache.entries.contains(&key));
+        warm.then(|| self.timed_keyed(token, request, ProofStep::Check, Some(key)))
+    }
+
     fn timed(&self, token: &str, request: &AccessRequest, proof: ProofStep) -> Decision {
+        self.timed_keyed(token.trim(), request, proof, None)
+    }
+
+    fn timed_keyed(
+        &self,
+        token: &str,
+        request: &AccessRequest,
+        proof: ProofStep,
+        key: Option<[u8; 32]>,
+    ) -> Decision {
         let started = Instant::now();
-        let mut decision = self.decide(token.trim(), request, proof);
+        let mut decision = self.decide(token.trim(), request, proof, key);
         decision.elapsed = started.elapsed();
         decision
     }
 
-    fn decide(&self, token: &str, request: &AccessRequest, proof: ProofStep) -> Decision {
+    fn decide(
+        &self,
+        token: &str,
+        request: &AccessRequest,
+        proof: ProofStep,
+        key: Option<[u8; 32]>,
+    ) -> Decision {
         let mut decision = Decision::new(Reason::Allowed, request.resource(), request.operation());
         decision.token_only = request.is_token_only();
-        if let Err(denial) = self.run_checks(token, request, proof, &mut decision) {
+        if let Err(denial) = self.run_checks(token, request, proof, key, &mut decision) {
             decision.reason = denial.reason;
             decision.detail = denial.detail;
         }
@@ -203,10 +234,11 @@ impl Verifier {
         token: &str,
         request: &AccessRequest,
         proof: ProofStep,
+        key: Option<[u8; 32]>,
         decision: &mut Decision,
     ) -> Result<(), Denial> {
         self.screen(token, request)?;
-        let key = cache_key(token);
+        let key = key.unwrap_or_else(|| cache_key(token));
         let (verified, cached) = match self.cached(&key) {
             Some(hit) => (hit, true),
             None => match self.verify_signatures(token) {
