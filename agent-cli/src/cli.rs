@@ -282,9 +282,15 @@ pub struct RevocationSourceArgs {
 
 /// `agentcap verify`
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("presented").required(true).multiple(true).args(["token", "tokens"]))]
 pub struct VerifyArgs {
     /// The token: the token itself, @FILE, or - for stdin.
-    pub token: String,
+    pub token: Option<String>,
+    /// A token (the token itself, @FILE or -), repeatable: with several, a
+    /// joint request for several principals, allowed only if every token
+    /// allows it; the first (or the positional TOKEN) is the acting agent's.
+    #[arg(long = "token", value_name = "TOKEN")]
+    pub tokens: Vec<String>,
     /// The issuer's root public key (ed25519/<hex>, PEM or @FILE).
     #[arg(long, value_name = "KEY")]
     pub root_public_key: String,

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use agentcap_verifier::{
     AccessRequest, AuditRecord, AuditSink, BearerToken, Decision, Reason, TokenExtractor,
-    UnreadableToken, Verifier,
+    UnreadableToken, Verifier, joint_tokens,
 };
 
 /// The token a request carries, as read from its `Authorization` header.
@@ -16,16 +16,32 @@ pub(crate) enum Presented {
     Missing,
     /// A header that cannot be read as a bearer token.
     Unreadable(&'static str),
-    /// The token.
-    Token(String),
+    /// The acting token, and the other principals' tokens of a joint
+    /// request (the `Agentcap-Joint` header; empty for one principal).
+    Token(String, Vec<String>),
 }
 
 impl Presented {
     pub(crate) fn from_parts(parts: &http::request::Parts) -> Self {
+        let joint = match joint_tokens(&parts.headers) {
+            Ok(joint) => joint,
+            Err(why) => return Presented::Unreadable(why),
+        };
         match BearerToken.token(parts) {
-            Ok(Some(token)) => Presented::Token(token),
+            Ok(Some(token)) => Presented::Token(token, joint),
             Ok(None) => Presented::Missing,
             Err(UnreadableToken(why)) => Presented::Unreadable(why),
+        }
+    }
+
+    /// Every token presented, the acting one first (none when missing or
+    /// unreadable).
+    pub(crate) fn tokens(&self) -> Vec<String> {
+        match self {
+            Presented::Token(token, joint) => std::iter::once(token.clone())
+                .chain(joint.iter().cloned())
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -67,23 +83,27 @@ impl Decider {
                     d
                 })
                 .collect(),
-            Presented::Token(token) => match requests
+            Presented::Token(token, joint) if !joint.is_empty() => {
+                if self.verifier.is_warm_joint(token, joint) {
+                    verify_each(&self.verifier, token, joint, &requests, None)
+                } else {
+                    let verifier = self.verifier.clone();
+                    let (token, joint) = (token.clone(), joint.clone());
+                    let run = move || verify_each(&verifier, &token, &joint, &requests, None);
+                    blocking(run).await
+                }
+            }
+            Presented::Token(token, _) => match requests
                 .first()
                 .and_then(|first| self.verifier.verify_if_warm(token, first))
             {
                 // Warm: tens of microseconds, decided here.
-                Some(first) => verify_each(&self.verifier, token, &requests, Some(first)),
+                Some(first) => verify_each(&self.verifier, token, &[], &requests, Some(first)),
                 None => {
                     let verifier = self.verifier.clone();
                     let token = token.clone();
-                    let run = move || verify_each(&verifier, &token, &requests, None);
-                    match tokio::task::spawn_blocking(run).await {
-                        Ok(decisions) => decisions,
-                        Err(error) => {
-                            tracing::error!(%error, "the decision task failed");
-                            vec![Decision::new(Reason::LimitsExceeded, "", "")]
-                        }
-                    }
+                    let run = move || verify_each(&verifier, &token, &[], &requests, None);
+                    blocking(run).await
                 }
             },
         };
@@ -132,12 +152,26 @@ impl Decider {
     }
 }
 
+/// Runs `decide` on tokio's blocking pool: signature verification never
+/// holds an executor thread.
+async fn blocking(decide: impl FnOnce() -> Vec<Decision> + Send + 'static) -> Vec<Decision> {
+    match tokio::task::spawn_blocking(decide).await {
+        Ok(decisions) => decisions,
+        Err(error) => {
+            tracing::error!(%error, "the decision task failed");
+            vec![Decision::new(Reason::LimitsExceeded, "", "")]
+        }
+    }
+}
+
 /// Decides the first request (unless already decided: `first`), holder's
 /// proof included, then the others as further parts of the same HTTP
 /// request; when the first refuses the token itself, so are the others.
+/// With `joint` tokens, every request is decided for all the principals.
 fn verify_each(
     verifier: &Verifier,
     token: &str,
+    joint: &[String],
     requests: &[AccessRequest],
     first: Option<Decision>,
 ) -> Vec<Decision> {
@@ -146,14 +180,14 @@ fn verify_each(
     decisions.extend(first);
     for request in &requests[skip.min(requests.len())..] {
         let decision = match decisions.first() {
-            None => verifier.verify(token, request),
+            None => verifier.verify_joint(token, joint, request),
             Some(first) if token_refused(first) => {
                 let mut refused = first.clone();
                 refused.resource = request.resource().to_owned();
                 refused.operation = request.operation().to_owned();
                 refused
             }
-            Some(_) => verifier.verify_further(token, request),
+            Some(_) => verifier.verify_joint_further(token, joint, request),
         };
         decisions.push(decision);
     }

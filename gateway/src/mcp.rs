@@ -221,10 +221,7 @@ impl Call<'_> {
                 None,
             );
         };
-        let token = match &self.presented {
-            Presented::Token(token) => token.clone(),
-            _ => String::new(),
-        };
+        let tokens = self.presented.tokens();
         let mut parts = self.parts;
         if !lists.is_empty() {
             // A list answer must come readable, to be filtered.
@@ -249,18 +246,25 @@ impl Call<'_> {
             return relay(response);
         }
         let verifier = self.shared.decider.verifier.clone();
-        filter_answer(response, lists, verifier, token, self.shared.max_list_bytes).await
+        filter_answer(
+            response,
+            lists,
+            verifier,
+            tokens,
+            self.shared.max_list_bytes,
+        )
+        .await
     }
 }
 
 /// The upstream's answer with each list result for `lists` filtered to
-/// what the token may use: a JSON answer is read whole (up to
+/// what the tokens (the acting one and any joint ones) may use: a JSON answer is read whole (up to
 /// `max_bytes`), an event stream is rewritten event by event.
 async fn filter_answer(
     response: Response<Incoming>,
     lists: Vec<(Value, ListKind)>,
     verifier: Verifier,
-    token: String,
+    tokens: Vec<String>,
     max_bytes: usize,
 ) -> Response<GatewayBody> {
     let rewrite = move |message: &mut Value| -> bool {
@@ -270,8 +274,9 @@ async fn filter_answer(
                 return;
             };
             if let Some(result) = message.get_mut("result") {
+                // A joint request lists what every principal may use.
                 let dropped = mcp::filter_list_result(*kind, result, |request| {
-                    verifier.may_use(&token, request)
+                    !tokens.is_empty() && tokens.iter().all(|t| verifier.may_use(t, request))
                 });
                 tracing::debug!(list = kind.field(), dropped, "list filtered");
                 changed = true;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use agentcap::unix_time::format_rfc3339;
 
 use crate::decision::Decision;
+use crate::joint::JointPrincipal;
 
 /// One audit record. Serialized as one JSON object per line by
 /// [`JsonLinesAuditSink`]; `Deserialize` lets tools read the trail back
@@ -60,6 +61,49 @@ pub struct AuditRecord {
     pub explanation: String,
     /// Time spent deciding, in microseconds.
     pub latency_us: u64,
+    /// For a joint request: every principal, the acting one first (empty
+    /// for a request made for one principal). `user` and `agents` above
+    /// are the acting token's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub principals: Vec<AuditPrincipal>,
+}
+
+/// One principal of a joint request, in an [`AuditRecord`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct AuditPrincipal {
+    /// 0 for the acting token, then the joint tokens in order.
+    pub position: usize,
+    /// The principal, when its token could be read.
+    pub user: Option<String>,
+    /// The principal's tenant.
+    pub tenant: Option<String>,
+    /// The agents of its token, first agent to holder.
+    pub agents: Vec<String>,
+    /// Whether its chain's signatures verified.
+    pub chain_verified: bool,
+    /// What its token alone decided (a reason code).
+    pub reason: String,
+    /// The revocation ids of its token's blocks (hex).
+    pub revocation_ids: Vec<String>,
+}
+
+impl AuditPrincipal {
+    fn of(principal: &JointPrincipal) -> Self {
+        let chain = principal.decision.chain.as_deref();
+        AuditPrincipal {
+            position: principal.position,
+            user: principal.user().map(str::to_owned),
+            tenant: principal.tenant().map(str::to_owned),
+            agents: principal.agents().into_iter().map(str::to_owned).collect(),
+            chain_verified: chain.is_some_and(|c| c.verified),
+            reason: principal.decision.reason.code().to_owned(),
+            revocation_ids: chain.map_or_else(Vec::new, |c| {
+                c.revocation_ids().into_iter().map(str::to_owned).collect()
+            }),
+        }
+    }
 }
 
 impl AuditRecord {
@@ -100,6 +144,9 @@ impl AuditRecord {
             matched_policy: decision.matched_policy.as_ref().map(|(_, p)| p.clone()),
             explanation: decision.explain(),
             latency_us: u64::try_from(decision.elapsed.as_micros()).unwrap_or(u64::MAX),
+            principals: decision.joint.as_deref().map_or_else(Vec::new, |joint| {
+                joint.principals.iter().map(AuditPrincipal::of).collect()
+            }),
         }
     }
 

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 use agentcap::display::{escape, escape_join};
 use agentcap::unix_time::format_rfc3339;
 use agentcap::{Chain, CheckRole, FailedCheck};
+
+use crate::joint::JointOutcome;
 use serde::Serialize;
 
 /// Why a request was allowed or denied. The codes ([`Reason::code`]) are
@@ -59,6 +61,14 @@ pub enum Reason {
     /// The decision could not be recorded and the service requires every
     /// decision to be audited (the request is refused, whatever the token).
     AuditUnavailable,
+    /// A joint request (one made for several principals,
+    /// [`crate::Verifier::verify_joint`]): the acting token allows it, but
+    /// another principal's token refuses it. [`Decision::joint`] says which
+    /// principal, and why.
+    JointDenied,
+    /// A joint token is held by another agent than the acting one (or bound
+    /// to another key): that principal did not delegate to this agent.
+    JointHolderMismatch,
 }
 
 impl Reason {
@@ -83,6 +93,8 @@ impl Reason {
             Reason::LimitsExceeded => "limits_exceeded",
             Reason::TooComplex => "token_too_complex",
             Reason::AuditUnavailable => "audit_unavailable",
+            Reason::JointDenied => "joint_denied",
+            Reason::JointHolderMismatch => "joint_holder_mismatch",
         }
     }
 
@@ -110,7 +122,7 @@ impl Reason {
     }
 
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 20] = [
         Reason::Allowed,
         Reason::MissingToken,
         Reason::Malformed,
@@ -129,6 +141,8 @@ impl Reason {
         Reason::LimitsExceeded,
         Reason::TooComplex,
         Reason::AuditUnavailable,
+        Reason::JointDenied,
+        Reason::JointHolderMismatch,
     ];
 }
 
@@ -199,6 +213,11 @@ pub struct Decision {
     pub token_only: bool,
     /// Extra detail for reasons that need it (a parse error, a limit).
     pub detail: Option<String>,
+    /// For a joint request ([`crate::Verifier::verify_joint`]): every
+    /// principal's decision and which refused. `None` for a request made
+    /// for one principal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joint: Option<Box<JointOutcome>>,
     /// Time spent deciding.
     #[serde(skip)]
     pub elapsed: Duration,
@@ -227,6 +246,7 @@ impl Decision {
             operation: operation.to_owned(),
             token_only: false,
             detail: None,
+            joint: None,
             elapsed: Duration::ZERO,
         }
     }
@@ -270,6 +290,10 @@ impl Decision {
                 self.denied_with_detail("the revocation list is too old to trust (failing closed)")
             }
             Reason::PolicyDenied => self.explain_policy_denial(&request),
+            Reason::JointDenied => self.explain_joint_denied(),
+            Reason::JointHolderMismatch => {
+                self.denied_with_detail("the token is not held by the acting agent")
+            }
         }
     }
 
@@ -303,6 +327,7 @@ impl Decision {
         if let Some((index, policy)) = &self.matched_policy {
             let _ = write!(out, " (policy {index}: {})", escape(policy));
         }
+        self.append_joint(&mut out);
         out
     }
 
@@ -428,6 +453,10 @@ impl Decision {
             ),
             Reason::AuditUnavailable => {
                 "the decision could not be recorded; try again later".to_owned()
+            }
+            Reason::JointDenied => self.joint_client_message(),
+            Reason::JointHolderMismatch => {
+                "the token is not held by the agent making the request".to_owned()
             }
         }
     }

@@ -88,6 +88,7 @@ pub struct McpGuide;
 mod builder;
 mod cache;
 mod decision;
+pub mod joint;
 pub mod mcp;
 #[cfg(feature = "axum")]
 pub mod mcp_tool_server;
@@ -99,7 +100,7 @@ pub mod tool_server;
 mod verifier;
 
 pub use agentcap::{FactValue, FailedCheck};
-pub use audit::{AuditError, AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
+pub use audit::{AuditError, AuditPrincipal, AuditRecord, AuditSink, JsonLinesAuditSink, NoAudit};
 #[cfg(feature = "axum")]
 pub use axum_support::Authorized;
 pub use builder::{
@@ -108,6 +109,7 @@ pub use builder::{
     MAX_REQUEST_FACTS, VerifierBuilder,
 };
 pub use decision::{Decision, Reason, RevocationInfo};
+pub use joint::{JOINT_HEADER, JointOutcome, JointPrincipal, MAX_JOINT_TOKENS, joint_tokens};
 pub use middleware::{
     Agentcap, AgentcapBody, AgentcapLayer, AgentcapRequestBody, AuthorizedDelegation, BearerToken,
     DEFAULT_MAX_BODY_BYTES, ProblemJson, Rejection, ResponseFuture, SIGNATURE_INPUT_HEADER,

@@ -88,6 +88,10 @@ pub struct AuthorizedDelegation {
     pub request: AccessRequest,
     /// The service policy that allowed it.
     pub matched_policy: Option<(usize, String)>,
+    /// For a joint request (the `Agentcap-Joint` header): the other
+    /// principals' verified chains, in the order presented, each of which
+    /// allowed the request too. Empty for a request made for one principal.
+    pub joint: Vec<Arc<Chain>>,
 }
 
 impl AuthorizedDelegation {
@@ -104,6 +108,14 @@ impl AuthorizedDelegation {
     /// The agent calling (the current holder).
     pub fn holder(&self) -> &str {
         self.chain.holder()
+    }
+
+    /// Every principal the request was allowed for: the acting token's
+    /// user, then each joint principal's.
+    pub fn users(&self) -> Vec<&str> {
+        std::iter::once(self.user())
+            .chain(self.joint.iter().map(|c| c.user.as_str()))
+            .collect()
     }
 }
 
@@ -326,7 +338,9 @@ async fn off_executor(
     http::request::Parts,
     Result<AuthorizedDelegation, Response<Full<Bytes>>>,
 ) {
-    let warm = matches!(config.extractor.token(&parts), Ok(Some(token)) if config.verifier.is_warm(&token));
+    let joint = crate::joint::joint_tokens(&parts.headers).unwrap_or_default();
+    let warm = matches!(config.extractor.token(&parts),
+        Ok(Some(token)) if config.verifier.is_warm_joint(&token, &joint));
     let decide = move || {
         let outcome = config.decide(&parts, body.as_ref());
         (parts, outcome)
@@ -421,8 +435,20 @@ impl Config {
             }
         };
         let request = with_proof(request, parts, body);
+        let joint = match crate::joint::joint_tokens(&parts.headers) {
+            Ok(joint) => joint,
+            Err(detail) => {
+                let mut decision = Decision::new(
+                    Reason::MalformedRequest,
+                    request.resource(),
+                    request.operation(),
+                );
+                decision.detail = Some(detail.to_owned());
+                return Err(self.reject(&decision, parts, body));
+            }
+        };
         let decision = match self.extractor.token(parts) {
-            Ok(Some(token)) => self.verifier.verify(&token, &request),
+            Ok(Some(token)) => self.verifier.verify_joint(&token, &joint, &request),
             Ok(None) => Decision::new(
                 Reason::MissingToken,
                 request.resource(),
@@ -450,6 +476,14 @@ impl Config {
                 chain,
                 request,
                 matched_policy: decision.matched_policy,
+                joint: decision.joint.map_or_else(Vec::new, |joint| {
+                    joint
+                        .principals
+                        .into_iter()
+                        .skip(1)
+                        .filter_map(|p| p.decision.chain)
+                        .collect()
+                }),
             }),
             // An allowed decision always carries its chain; refuse rather than guess.
             None => Err(self.reject(&Decision::new(Reason::Malformed, path, method), parts, body)),
@@ -528,7 +562,7 @@ pub fn status_for(reason: Reason) -> StatusCode {
 pub fn problem_response(decision: &Decision, realm: &str) -> Response<Full<Bytes>> {
     let status = status_for(decision.reason);
     let code = decision.reason.code();
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "type": format!("urn:agentcap:problem:{code}"),
         "title": status.canonical_reason().unwrap_or("denied"),
         "status": status.as_u16(),
@@ -537,6 +571,10 @@ pub fn problem_response(decision: &Decision, realm: &str) -> Response<Full<Bytes
         "block": decision.failing_block(),
         "revoked_block": decision.revoked_block,
     });
+    if let Some(joint) = &decision.joint {
+        // Who refused a joint request: the caller presented these tokens.
+        body["joint"] = serde_json::to_value(joint).unwrap_or_default();
+    }
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -550,7 +588,7 @@ pub fn problem_response(decision: &Decision, realm: &str) -> Response<Full<Bytes
             quoted(realm),
             r.code()
         )),
-        Reason::PolicyDenied => Some(format!(
+        Reason::PolicyDenied | Reason::JointDenied => Some(format!(
             "Bearer realm=\"{}\", error=\"insufficient_scope\"",
             quoted(realm)
         )),

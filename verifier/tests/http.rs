@@ -489,6 +489,42 @@ async fn every_reason_code_is_produced_and_mapped_to_its_status() {
     assert_eq!(body["reason"], "token_too_complex");
     seen.push(Reason::TooComplex);
 
+    // 403: a joint request another principal refuses, or whose token is
+    // held by another agent.
+    let bob = Grant::new("bob", "travel-assistant")
+        .agent_key(world.assistant.public())
+        .right("flights/*", "read")
+        .mint(&world.root)
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    for (joint, principal_reason) in [
+        (bob, Reason::PolicyDenied),
+        (
+            world.search_token.to_base64().unwrap(),
+            Reason::JointHolderMismatch,
+        ),
+    ] {
+        let response = server
+            .client
+            .get(format!("{}/hotels/lis", server.base))
+            .bearer_auth(world.user.to_base64().unwrap())
+            .header("agentcap-joint", joint)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), forbidden);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["reason"], "joint_denied", "{body}");
+        assert_eq!(
+            body["joint"]["principals"][1]["reason"],
+            principal_reason.code(),
+            "{body}"
+        );
+        seen.push(principal_reason);
+    }
+    seen.push(Reason::JointDenied);
+
     // 503: audit is required and the record cannot be written.
     #[cfg(target_os = "linux")]
     {

@@ -82,6 +82,17 @@ pub(crate) fn emit_decision(format: Format, decision: &Decision) {
                     agentcap::display::escape_join(chain.agents(), " → ")
                 ));
             }
+            if let Some(joint) = decision.joint.as_deref() {
+                for p in &joint.principals {
+                    s.push_str(&format!(
+                        "\n  principal {}: {} via {}: {}",
+                        p.position,
+                        crate::output::safe(p.user().unwrap_or("?")),
+                        agentcap::display::escape_join(p.agents(), " → "),
+                        p.decision.reason.code()
+                    ));
+                }
+            }
             if let Some(r) = &decision.revocation {
                 s.push_str(&format!(
                     "\n  revocation list: sequence {}",
@@ -106,19 +117,25 @@ fn warn(format: Format, text: &str) {
 
 /// `agentcap verify`
 pub fn run(args: VerifyArgs, format: Format) -> CliResult<Outcome> {
-    let token = TokenSource::parse(&args.token)?;
     let root = public_key(&args.root_public_key, "--root-public-key")?;
     let request = access_request(&args.request, &args.facts)?;
     let revocation = RevocationSource::from_args(&args.revocation)?;
-    let text = token.read()?;
+    let mut texts = Vec::with_capacity(1 + args.tokens.len());
+    for given in args.token.iter().chain(&args.tokens) {
+        texts.push(TokenSource::parse(given)?.read()?);
+    }
     // One root key given: trust it under the id given, or else under
-    // whatever id the token names.
-    let named_id = agentcap::inspect(&text, None)
-        .ok()
-        .and_then(|c| c.root_key_id);
+    // whatever ids the tokens name.
     let mut roots = vec![(args.root_key_id, root)];
-    if args.root_key_id.is_none() && named_id.is_some() {
-        roots.push((named_id, root));
+    if args.root_key_id.is_none() {
+        for text in &texts {
+            let named_id = agentcap::inspect(text, None)
+                .ok()
+                .and_then(|c| c.root_key_id);
+            if named_id.is_some() && !roots.iter().any(|(id, _)| *id == named_id) {
+                roots.push((named_id, root));
+            }
+        }
     }
     let mut spec = VerifierSpec::new(roots, args.policy_file)?;
     spec.clock_skew = clock_skew(args.clock_skew.as_deref())?;
@@ -142,7 +159,10 @@ pub fn run(args: VerifyArgs, format: Format) -> CliResult<Outcome> {
         }
     };
     let verifier = spec.build(state)?;
-    let decision = verifier.verify(&text, &request);
+    let Some((acting, joint)) = texts.split_first() else {
+        return Err(CliError::usage("give a token"));
+    };
+    let decision = verifier.verify_joint(acting, joint, &request);
     emit_decision(format, &decision);
     Ok(if decision.allowed() {
         Outcome::Ok
