@@ -121,8 +121,8 @@ pub use error::Error;
 pub use keys::{KeyFormat, KeyPair, Overwrite, PublicKey};
 pub use policy::{EvaluationLimits, PolicyError, ServicePolicies};
 pub use proof::{
-    COVERED_COMPONENTS, HolderProof, MAX_NONCE_CHARS, PROOF_LABEL, PROOF_LIFETIME, ProofHeaders,
-    ProofRequest, VerifiedProof, content_digest,
+    COVERED_COMPONENTS, HolderProof, JOINT_COMPONENT, MAX_NONCE_CHARS, PROOF_LABEL, PROOF_LIFETIME,
+    ProofHeaders, ProofRequest, VerifiedProof, content_digest,
 };
 pub use rights::{Cap, MAX_VALUE_BYTES, ResourcePattern, Right};
 pub use token::{Grant, Hop, MAX_TEXT_BYTES, MAX_TOKEN_BYTES, Token, decode_base64, inspect};

@@ -194,6 +194,15 @@ fn verify_each(
     decisions
 }
 
+/// The principals of a joint decision, acting one first, for the
+/// upstream's identity headers; empty for a request for one principal.
+pub(crate) fn principals(decision: &Decision) -> Vec<String> {
+    decision
+        .joint_users()
+        .map(|users| users.into_iter().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 /// Whether the decision refuses the token itself (HTTP 401), not the request.
 pub(crate) fn token_refused(decision: &Decision) -> bool {
     agentcap_verifier::status_for(decision.reason) == http::StatusCode::UNAUTHORIZED

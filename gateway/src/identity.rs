@@ -27,6 +27,11 @@ pub const PROVEN: HeaderName = HeaderName::from_static("x-agentcap-proven");
 /// The revocation id of the token's last block (hex).
 pub const TOKEN_ID: HeaderName = HeaderName::from_static("x-agentcap-token-id");
 
+/// For a joint request: every principal the request was allowed for, the
+/// acting token's user first (a JSON array of strings). Absent for a
+/// request made for one principal.
+pub const PRINCIPALS: HeaderName = HeaderName::from_static("x-agentcap-principals");
+
 /// Removes every `x-agentcap-*` header.
 pub fn strip(headers: &mut HeaderMap) {
     let ours: Vec<HeaderName> = headers
@@ -69,6 +74,18 @@ pub fn set(headers: &mut HeaderMap, chain: &Chain) {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
         }
+    }
+}
+
+/// States the principals of a joint request ([`PRINCIPALS`]); nothing
+/// when `principals` is empty. Call after [`set`].
+pub fn set_principals(headers: &mut HeaderMap, principals: &[String]) {
+    if principals.is_empty() {
+        return;
+    }
+    let value = ascii_json(&serde_json::Value::from(principals.to_vec()));
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(PRINCIPALS, value);
     }
 }
 

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use crate::decide::{At, Presented, token_refused};
+use crate::decide::{At, Presented, principals, token_refused};
 use crate::rest::{bad_gateway, read_body, with_proof};
 use crate::upstream::{full, relay};
 use crate::{BoxError, GatewayBody, Shared, metadata, sse};
@@ -43,7 +43,14 @@ pub(crate) async fn proxy(
         let body = body.map_err(BoxError::from).boxed_unsync();
         return match shared
             .upstream
-            .forward(parts, body, &chain, peer, shared.forward_token)
+            .forward(
+                parts,
+                body,
+                &chain,
+                &principals(&decision),
+                peer,
+                shared.forward_token,
+            )
             .await
         {
             Ok(response) => relay(response),
@@ -213,6 +220,7 @@ impl Call<'_> {
         decisions: Vec<Decision>,
         lists: Vec<(Value, ListKind)>,
     ) -> Response<GatewayBody> {
+        let joint = decisions.first().map(principals).unwrap_or_default();
         let Some(chain) = decisions.into_iter().find_map(|d| d.chain) else {
             return refusal(
                 self.shared,
@@ -234,6 +242,7 @@ impl Call<'_> {
                 parts,
                 full(self.bytes),
                 &chain,
+                &joint,
                 self.peer,
                 self.shared.forward_token,
             )

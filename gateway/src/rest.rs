@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::decide::{At, Presented};
+use crate::decide::{At, Presented, principals};
 use crate::upstream::{full, relay};
 use crate::{BoxError, GatewayBody, Shared, identity, metadata, origin_form};
 
@@ -50,7 +50,14 @@ pub(crate) async fn proxy(
     let chain = chain.clone();
     match shared
         .upstream
-        .forward(parts, body, &chain, peer, shared.forward_token)
+        .forward(
+            parts,
+            body,
+            &chain,
+            &principals(&decision),
+            peer,
+            shared.forward_token,
+        )
         .await
     {
         Ok(response) => relay(response),

@@ -77,13 +77,16 @@ impl Upstream {
     }
 
     /// Sends the request upstream, rewritten: the upstream's URI and
-    /// `Host`, no hop-by-hop headers, no token unless `forward_token`, the
-    /// proven identity, and `X-Forwarded-*`.
+    /// `Host`, no hop-by-hop headers, no token unless `forward_token`
+    /// (neither the acting one nor a joint request's others), the proven
+    /// identity (with every principal of a joint request: `principals`,
+    /// empty for one), and `X-Forwarded-*`.
     pub(crate) async fn forward(
         &self,
         mut parts: http::request::Parts,
         body: GatewayBody,
         chain: &Chain,
+        principals: &[String],
         peer: SocketAddr,
         forward_token: bool,
     ) -> Result<Response<Incoming>, BoxError> {
@@ -98,8 +101,10 @@ impl Upstream {
         remove_hop_by_hop(headers);
         if !forward_token {
             headers.remove(AUTHORIZATION);
+            headers.remove(agentcap_verifier::JOINT_HEADER);
         }
         identity::set(headers, chain);
+        identity::set_principals(headers, principals);
         headers.insert(HOST, self.host.clone());
         forwarded_for(headers, peer, original_host);
         parts.uri = uri;

@@ -79,6 +79,8 @@ fn token(root: &KeyPair) -> String {
 struct Fixture {
     url: String,
     token: String,
+    /// Bob's token to the same agent: search_flights only.
+    bob: String,
     hits: Hits,
     records: Arc<common::Records>,
     client: reqwest::Client,
@@ -94,9 +96,16 @@ async fn fixture(policies: &[&str]) -> Fixture {
         b.mcp(true).audit(audit).max_body_bytes(4096)
     })
     .await;
+    let bob = Grant::new("bob", "travel-assistant")
+        .right("tools/search_flights", "call")
+        .mint(&root)
+        .unwrap()
+        .to_base64()
+        .unwrap();
     Fixture {
         url: format!("{gateway}/mcp"),
         token: token(&root),
+        bob,
         hits,
         records,
         client: reqwest::Client::new(),
@@ -382,4 +391,53 @@ async fn unreadable_or_mismatched_messages_are_refused_before_the_upstream() {
     let (status, _, _) = f.post(&big, &[]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(f.hits.count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joint_request_lists_and_calls_only_what_every_principal_may_use() {
+    let f = fixture(&[]).await;
+    let joint = [("agentcap-joint", f.bob.as_str())];
+    let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {}});
+    let (status, _, text) = f.post(&list, &joint).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let names: Vec<&str> = answer["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["search_flights"], "alice may book, bob may not");
+
+    let book = call(2, "book_flight", json!({"max_price": 300}));
+    let before = f.hits.count();
+    let (status, _, text) = f.post(&book, &joint).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["error"]["code"], DENIED_CODE, "{answer}");
+    assert_eq!(
+        answer["error"]["data"]["reason"], "joint_denied",
+        "{answer}"
+    );
+    assert_eq!(
+        f.hits.count(),
+        before,
+        "the refused call never went upstream"
+    );
+    // Alone, alice may book.
+    let (_, _, text) = f.post(&book, &[]).await;
+    assert!(text.contains("did \\\"book_flight\\\""), "{text}");
+
+    let records = f.records.all();
+    let refused = records
+        .iter()
+        .find(|r| r.reason == "joint_denied")
+        .expect("the joint refusal is audited");
+    let users: Vec<Option<&str>> = refused
+        .principals
+        .iter()
+        .map(|p| p.user.as_deref())
+        .collect();
+    assert_eq!(users, [Some("alice"), Some("bob")]);
+    assert_eq!(refused.principals[1].reason, "policy_denied");
 }

@@ -290,3 +290,60 @@ async fn server_sent_events_stream_through_as_they_come() {
         .unwrap();
     assert!(String::from_utf8_lossy(&first).contains("event 0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joint_request_goes_upstream_naming_every_principal_and_no_token() {
+    let root = KeyPair::generate();
+    let hits = Hits::default();
+    let upstream = echo_upstream(hits.clone()).await;
+    let gateway = common::gateway(&upstream, common::verifier(&root, &[]), |b| b).await;
+    let (token, _) = token(&root);
+    let member = |user: &str, right: &str| {
+        Grant::new(user, "travel-assistant")
+            .right(right, "read")
+            .mint(&root)
+            .unwrap()
+            .delegate(&Hop::to("flight-search").right(right, "read"), None)
+            .unwrap()
+            .to_base64()
+            .unwrap()
+    };
+    let joint = format!(
+        "{}, {}",
+        member("ana", "flights/*"),
+        member("bo", "flights/lis")
+    );
+    let client = reqwest::Client::new();
+    let seen: Value = client
+        .get(format!("{gateway}/flights/lis"))
+        .bearer_auth(&token)
+        .header("agentcap-joint", &joint)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let headers = &seen["headers"];
+    assert_eq!(
+        headers["x-agentcap-principals"],
+        r#"["zo\u00eb","ana","bo"]"#
+    );
+    assert!(headers.get("agentcap-joint").is_none(), "{headers}");
+    assert!(headers.get("authorization").is_none(), "{headers}");
+    assert_eq!(hits.count(), 1);
+
+    // Bo may read Lisbon flights only: Porto is refused for all three.
+    let response = client
+        .get(format!("{gateway}/flights/opo"))
+        .bearer_auth(&token)
+        .header("agentcap-joint", &joint)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "joint_denied", "{body}");
+    assert_eq!(body["joint"]["refused_by"], 2, "{body}");
+    assert_eq!(hits.count(), 1, "the refusal never went upstream");
+}

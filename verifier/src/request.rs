@@ -48,6 +48,9 @@ pub struct HttpProof {
     pub(crate) path: String,
     pub(crate) query: Option<String>,
     pub(crate) body: bytes::Bytes,
+    /// The `Agentcap-Joint` header's lines, trimmed and joined by `", "`
+    /// (RFC 9421 §2.1), when the request carries one.
+    pub(crate) joint: Option<String>,
 }
 
 impl HttpProof {
@@ -80,6 +83,7 @@ impl HttpProof {
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(str::to_owned),
             body,
+            joint: joint_value(&parts.headers),
         })
     }
 
@@ -87,6 +91,18 @@ impl HttpProof {
     pub fn authority(&self) -> &str {
         &self.authority
     }
+}
+
+/// The `Agentcap-Joint` header as a proof covers it: its lines, trimmed,
+/// joined by `", "`; a line that is not visible ASCII is kept empty, so
+/// that the proof fails to verify.
+fn joint_value(headers: &http::HeaderMap) -> Option<String> {
+    let lines: Vec<&str> = headers
+        .get_all(crate::joint::JOINT_HEADER)
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().trim())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(", "))
 }
 
 impl AccessRequest {

@@ -389,12 +389,13 @@ impl Verifier {
             token,
             body: &proof.body,
         };
-        let verified = agentcap::HolderProof::verify(
+        let verified = agentcap::HolderProof::verify_joint(
             &proof.signature_input,
             &proof.signature,
             proof.content_digest.as_deref(),
             &holder_key,
             &covered,
+            proof.joint.as_deref(),
             now,
             max_age,
             inner.clock_skew,

@@ -96,6 +96,16 @@ impl Channel {
             .unwrap()
     }
 
+    /// A verifier that requires the holder's proof of possession.
+    fn verifier_with_proofs(&self) -> Verifier {
+        Verifier::builder()
+            .root_key(None, self.root.public())
+            .revocation(Arc::clone(&self.state))
+            .require_holder_proof(Duration::from_secs(60))
+            .build()
+            .unwrap()
+    }
+
     fn acting(&self) -> String {
         self.cfo.to_base64().unwrap()
     }
@@ -274,7 +284,7 @@ fn joint_tokens_from_an_unknown_root_or_forged_are_refused_and_counted() {
 /// The channel's tool server behind the layer, on loopback, with an audit file.
 async fn serve(channel: &Channel, audit: &std::path::Path) -> String {
     let sink = Arc::new(JsonLinesAuditSink::open(audit).unwrap());
-    let layer = AgentcapLayer::new(channel.verifier()).audit(sink);
+    let layer = AgentcapLayer::new(channel.verifier_with_proofs()).audit(sink);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -288,6 +298,27 @@ async fn serve(channel: &Channel, audit: &std::path::Path) -> String {
 
 /// A GET with the acting token, its holder proof, and the joint header.
 async fn get(channel: &Channel, base: &str, path: &str, joint: &[String]) -> (StatusCode, Value) {
+    get_signed(channel, base, path, joint, Signed::AsSent).await
+}
+
+/// What the holder proof of a request covers of the joint header.
+#[derive(Clone, Copy, PartialEq)]
+enum Signed {
+    /// The header as sent.
+    AsSent,
+    /// Not the header: a proof made as for a request for one principal.
+    WithoutJoint,
+    /// Only the first joint token (the others were added after signing).
+    FirstOnly,
+}
+
+async fn get_signed(
+    channel: &Channel,
+    base: &str,
+    path: &str,
+    joint: &[String],
+    signed: Signed,
+) -> (StatusCode, Value) {
     let acting = channel.acting();
     let covered = agentcap::ProofRequest {
         method: "GET",
@@ -297,11 +328,20 @@ async fn get(channel: &Channel, base: &str, path: &str, joint: &[String]) -> (St
         token: &acting,
         body: b"",
     };
-    let proof = agentcap::HolderProof::sign(&channel.agent, &covered, SystemTime::now()).unwrap();
+    let header = joint.join(", ");
+    let now = SystemTime::now();
+    let proof = match signed {
+        Signed::AsSent => agentcap::HolderProof::sign_joint(&channel.agent, &covered, &header, now),
+        Signed::WithoutJoint => agentcap::HolderProof::sign(&channel.agent, &covered, now),
+        Signed::FirstOnly => {
+            agentcap::HolderProof::sign_joint(&channel.agent, &covered, &joint[0], now)
+        }
+    }
+    .unwrap();
     let response = reqwest::Client::new()
         .get(format!("{base}{path}"))
         .bearer_auth(&acting)
-        .header("agentcap-joint", joint.join(", "))
+        .header("agentcap-joint", header)
         .header("signature-input", proof.signature_input)
         .header("signature", proof.signature)
         .header("content-digest", proof.content_digest)
@@ -382,4 +422,59 @@ async fn over_http_the_layer_decides_for_every_principal_and_audits_them_all() {
         "{}",
         denied.explanation
     );
+}
+
+#[tokio::test]
+async fn the_holder_proof_covers_the_joint_header_so_principals_cannot_be_dropped() {
+    let channel = Channel::new(18);
+    let dir = tempfile::tempdir().unwrap();
+    let base = serve(&channel, &dir.path().join("audit.jsonl")).await;
+    let path = "/finance/salaries/engineering";
+    let joint = channel.joint();
+    // Employees 1..=18 may read salaries: with the header as signed, allowed.
+    let trimmed = &joint[..18];
+    let (status, body) = get_signed(&channel, &base, path, trimmed, Signed::AsSent).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A proof that covers another header than the one sent.
+    let (status, body) = get_signed(&channel, &base, path, trimmed, Signed::FirstOnly).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["reason"], "holder_proof_invalid", "{body}");
+    // A proof that does not cover the header at all.
+    let (status, body) = get_signed(&channel, &base, path, trimmed, Signed::WithoutJoint).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["reason"], "holder_proof_invalid", "{body}");
+}
+
+#[test]
+fn a_joint_proof_does_not_verify_without_the_header_it_covers() {
+    let channel = Channel::new(0);
+    let acting = channel.acting();
+    let covered = agentcap::ProofRequest {
+        method: "GET",
+        authority: "channel.example",
+        path: "/finance/budget/x",
+        query: None,
+        token: &acting,
+        body: b"",
+    };
+    let joint = channel.joint().join(", ");
+    let now = SystemTime::now();
+    let proof = agentcap::HolderProof::sign_joint(&channel.agent, &covered, &joint, now).unwrap();
+    let verify = |header: Option<&str>| {
+        agentcap::HolderProof::verify_joint(
+            &proof.signature_input,
+            &proof.signature,
+            Some(&proof.content_digest),
+            &channel.agent.public(),
+            &covered,
+            header,
+            now,
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        )
+    };
+    assert!(verify(Some(&joint)).is_ok());
+    assert!(verify(None).is_err(), "the header was stripped");
+    let other = channel.joint()[1..].join(", ");
+    assert!(verify(Some(&other)).is_err(), "a principal was dropped");
 }

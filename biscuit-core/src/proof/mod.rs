@@ -48,6 +48,12 @@ pub const COVERED_COMPONENTS: [&str; 6] = [
     "authorization",
 ];
 
+/// The component a proof adds, after [`COVERED_COMPONENTS`], when the
+/// request is a joint one (it carries the `Agentcap-Joint` header with the
+/// other principals' tokens): a proof of a joint request covers that
+/// header, so no one can strip or change the principals it was made for.
+pub const JOINT_COMPONENT: &str = "agentcap-joint";
+
 /// How long after its creation a proof made by [`HolderProof::sign`] stays
 /// valid (its `expires` parameter). A proof is made just before the request
 /// it signs; a verifier may also demand a shorter age.
@@ -191,12 +197,37 @@ impl HolderProof {
         created: SystemTime,
         nonce: &str,
     ) -> Result<ProofHeaders, Error> {
+        Self::sign_inner(holder, request, None, created, nonce)
+    }
+
+    /// Signs a joint request: as [`HolderProof::sign`], covering also the
+    /// `Agentcap-Joint` header, whose value (the other principals' tokens,
+    /// comma-separated, exactly as sent) is `joint`.
+    pub fn sign_joint(
+        holder: &KeyPair,
+        request: &ProofRequest<'_>,
+        joint: &str,
+        created: SystemTime,
+    ) -> Result<ProofHeaders, Error> {
+        let mut bytes = [0u8; NONCE_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let nonce = base64::encode_config(bytes, base64::URL_SAFE_NO_PAD);
+        Self::sign_inner(holder, request, Some(joint), created, &nonce)
+    }
+
+    fn sign_inner(
+        holder: &KeyPair,
+        request: &ProofRequest<'_>,
+        joint: Option<&str>,
+        created: SystemTime,
+        nonce: &str,
+    ) -> Result<ProofHeaders, Error> {
         use ed25519_dalek::Signer;
         check_nonce(nonce)?;
         let created = unix_seconds(created)?;
         let expires = created.saturating_add(PROOF_LIFETIME.as_secs());
         let params = SignatureParams {
-            components: COVERED_COMPONENTS.iter().map(|c| (*c).to_owned()).collect(),
+            components: covered_components(joint.is_some()),
             params: vec![
                 ("created".to_owned(), Bare::Integer(created)),
                 ("expires".to_owned(), Bare::Integer(expires)),
@@ -211,7 +242,7 @@ impl HolderProof {
         };
         let content_digest = content_digest(request.body);
         let serialized = params.serialize();
-        let base = signature_base(request, &content_digest, &serialized)?;
+        let base = signature_base(request, &content_digest, &serialized, joint)?;
         let signature = holder.signing_key()?.sign(base.as_bytes());
         Ok(ProofHeaders {
             signature_input: format!("{PROOF_LABEL}={serialized}"),
@@ -250,6 +281,36 @@ impl HolderProof {
         max_age: Duration,
         clock_skew: Duration,
     ) -> Result<VerifiedProof, Error> {
+        Self::verify_joint(
+            signature_input,
+            signature,
+            content_digest,
+            holder,
+            request,
+            None,
+            now,
+            max_age,
+            clock_skew,
+        )
+    }
+
+    /// [`HolderProof::verify`] for a request that may be joint: `joint` is
+    /// the `Agentcap-Joint` header's value as received (its lines joined by
+    /// `", "`), `None` when the request has none. A joint request's proof
+    /// must cover the header ([`JOINT_COMPONENT`], as
+    /// [`HolderProof::sign_joint`] makes it); any other proof must not.
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_joint(
+        signature_input: &str,
+        signature: &str,
+        content_digest: Option<&str>,
+        holder: &PublicKey,
+        request: &ProofRequest<'_>,
+        joint: Option<&str>,
+        now: SystemTime,
+        max_age: Duration,
+        clock_skew: Duration,
+    ) -> Result<VerifiedProof, Error> {
         let (label, params) = parse_signature_input(signature_input)?;
         if label != PROOF_LABEL {
             return Err(Error::InvalidHolderProof(
@@ -257,7 +318,7 @@ impl HolderProof {
             ));
         }
         let signature = parse_signature(signature)?;
-        let checked = check_proof_params(&params, holder)?;
+        let checked = check_proof_params(&params, holder, joint.is_some())?;
         let last_accepted = last_accepted_second(&checked, now, max_age, clock_skew)?;
         let Some(content_digest) = content_digest else {
             return Err(Error::InvalidHolderProof(
@@ -265,7 +326,7 @@ impl HolderProof {
             ));
         };
         check_content_digest(content_digest, request.body)?;
-        let base = signature_base(request, content_digest.trim(), &params.serialize())?;
+        let base = signature_base(request, content_digest.trim(), &params.serialize(), joint)?;
         verify_holder_signature(holder, &base, &signature)?;
         Ok(VerifiedProof {
             nonce: checked.nonce.to_owned(),
@@ -286,7 +347,13 @@ impl HolderProof {
         signature_input: &str,
     ) -> Result<String, Error> {
         let (_, params) = parse_signature_input(signature_input)?;
-        signature_base(request, content_digest.trim(), &params.serialize())
+        let joint = params.components.iter().any(|c| c == JOINT_COMPONENT);
+        if joint {
+            return Err(Error::InvalidHolderProof(
+                "a joint proof's base needs the Agentcap-Joint value",
+            ));
+        }
+        signature_base(request, content_digest.trim(), &params.serialize(), None)
     }
 }
 
@@ -296,19 +363,18 @@ impl HolderProof {
 fn check_proof_params<'a>(
     params: &'a SignatureParams,
     holder: &PublicKey,
+    joint: bool,
 ) -> Result<CheckedParams<'a>, Error> {
     let invalid = Error::InvalidHolderProof;
-    if params.components.len() != COVERED_COMPONENTS.len()
-        || params
-            .components
-            .iter()
-            .zip(COVERED_COMPONENTS)
-            .any(|(a, b)| a != b)
-    {
-        return Err(invalid(
+    if params.components != covered_components(joint) {
+        return Err(invalid(if joint {
+            "the proof of a joint request must cover exactly \"@method\" \"@authority\" \
+             \"@path\" \"@query\" \"content-digest\" \"authorization\" \"agentcap-joint\", \
+             in that order"
+        } else {
             "the proof must cover exactly \"@method\" \"@authority\" \"@path\" \"@query\" \
-             \"content-digest\" \"authorization\", in that order",
-        ));
+             \"content-digest\" \"authorization\", in that order"
+        }));
     }
     let checked = params.check()?;
     if checked.tag != PROOF_LABEL {
@@ -324,6 +390,16 @@ fn check_proof_params<'a>(
     }
     check_nonce(checked.nonce)?;
     Ok(checked)
+}
+
+/// The components a proof covers: [`COVERED_COMPONENTS`], then
+/// [`JOINT_COMPONENT`] for a joint request.
+fn covered_components(joint: bool) -> Vec<String> {
+    COVERED_COMPONENTS
+        .iter()
+        .chain(joint.then_some(&JOINT_COMPONENT))
+        .map(|c| (*c).to_owned())
+        .collect()
 }
 
 /// Checks the proof's times against `now` (in whole seconds, as the proof
@@ -394,6 +470,7 @@ fn signature_base(
     request: &ProofRequest<'_>,
     content_digest: &str,
     serialized_params: &str,
+    joint: Option<&str>,
 ) -> Result<String, Error> {
     let invalid = Error::InvalidHolderProof;
     let method = request.method;
@@ -436,6 +513,15 @@ fn signature_base(
     push_line(&mut base, "@query", &["?", query]);
     push_line(&mut base, "content-digest", &[content_digest]);
     push_line(&mut base, "authorization", &["Bearer ", token]);
+    if let Some(joint) = joint {
+        let joint = joint.trim();
+        if joint.is_empty() || !is_printable(joint) {
+            return Err(invalid(
+                "the Agentcap-Joint header is empty or not printable ASCII",
+            ));
+        }
+        push_line(&mut base, JOINT_COMPONENT, &[joint]);
+    }
     base.push_str("\"@signature-params\": ");
     base.push_str(serialized_params);
     Ok(base)
