@@ -1269,3 +1269,84 @@ fn a_generated_key_signs_revocation_lists_and_its_printed_key_verifies_them() {
         assert_eq!(verify_json(&s, "@t0", "flights/lis/x:read", &rev).0, 2);
     }
 }
+
+#[test]
+fn verify_with_several_tokens_allows_only_what_every_principal_allows() {
+    let s = Scratch::new();
+    s.key("root.key");
+    let budget = ["--right", "finance/budget/*:read"];
+    let both = [
+        "--right",
+        "finance/budget/*:read",
+        "--right",
+        "finance/salaries/*:read",
+    ];
+    s.write("cfo", &mint(&s, "cfo", "channel-assistant", &both));
+    s.write("ana", &mint(&s, "ana", "channel-assistant", &both));
+    s.write("bo", &mint(&s, "bo", "channel-assistant", &budget));
+    let run = |request: &str, tokens: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "--root-public-key",
+            "@root.key.pub",
+            "--request",
+            request,
+            "--format",
+            "json",
+        ];
+        for token in tokens {
+            args.extend(["--token", token]);
+        }
+        let out = s.cmd().args(&args).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), v)
+    };
+    let (code, v) = run("finance/budget/q3:read", &["@cfo", "@ana", "@bo"]);
+    assert_eq!(code, 0, "{v}");
+    let users: Vec<&str> = v["joint"]["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["cfo", "ana", "bo"]);
+
+    let (code, v) = run("finance/salaries/q3:read", &["@cfo", "@ana", "@bo"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["reason"], "joint_denied");
+    assert_eq!(v["joint"]["refused_by"], 2);
+    assert_eq!(v["joint"]["principals"][2]["reason"], "policy_denied");
+    assert!(
+        v["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("principal 2 (bo) refused"),
+        "{v}"
+    );
+    let (code, _) = run("finance/salaries/q3:read", &["@cfo", "@ana"]);
+    assert_eq!(code, 0);
+
+    // The positional token is the acting one; --token adds principals.
+    let out = s
+        .cmd()
+        .args([
+            "verify",
+            "@cfo",
+            "--token",
+            "@bo",
+            "--root-public-key",
+            "@root.key.pub",
+            "--request",
+            "finance/salaries/q3:read",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("principal 1: bo via channel-assistant: policy_denied"),
+        "{text}"
+    );
+}

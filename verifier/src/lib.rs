@@ -85,6 +85,10 @@ pub struct MiddlewareGuide;
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../../docs/mcp.md")]
 pub struct McpGuide;
+/// The Rust example of `docs/joint.md`, compiled with the crate's doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/joint.md")]
+pub struct JointGuide;
 mod builder;
 mod cache;
 mod decision;
