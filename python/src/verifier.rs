@@ -62,7 +62,12 @@ fn http_proof(request: &PyProofRequest, headers: &Bound<'_, PyAny>) -> PyResult<
         .method(request.method.as_str())
         .uri(target)
         .header("host", request.authority.as_str());
-    for name in ["signature-input", "signature", "content-digest"] {
+    for name in [
+        "signature-input",
+        "signature",
+        "content-digest",
+        agentcap_verifier::JOINT_HEADER,
+    ] {
         if let Some(value) = header_value(headers, name)? {
             builder = builder.header(name, value);
         }
@@ -267,11 +272,14 @@ impl PyVerifier {
     /// quantities (and call `arguments`, a dict of str, int or bool values).
     /// With `http_request` (a `ProofRequest` for the request as received)
     /// and `http_headers` (its headers), the holder proof it carries is
-    /// checked when the verifier requires proofs. Never raises for a bad
-    /// token: the decision says why.
+    /// checked when the verifier requires proofs. With `joint` (the other
+    /// principals' tokens), the request is made for several principals and
+    /// allowed only if every token allows it (see `docs/joint.md`); a proof
+    /// must then cover the `Agentcap-Joint` header given in `http_headers`.
+    /// Never raises for a bad token: the decision says why.
     #[pyo3(signature = (
         token, resource, operation, *, arguments = None, http_request = None,
-        http_headers = None, **quantities
+        http_headers = None, joint = None, **quantities
     ))]
     #[allow(clippy::too_many_arguments)]
     fn verify(
@@ -283,6 +291,7 @@ impl PyVerifier {
         arguments: Option<&Bound<'_, PyDict>>,
         http_request: Option<PyRef<'_, PyProofRequest>>,
         http_headers: Option<&Bound<'_, PyAny>>,
+        joint: Option<Vec<String>>,
         quantities: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyDecision> {
         let mut request = AccessRequest::new(resource, operation);
@@ -306,7 +315,8 @@ impl PyVerifier {
             request = add_arguments(request, arguments)?;
         }
         let verifier = &self.inner;
-        let decision = py.detach(|| verifier.verify(token, &request));
+        let joint = joint.unwrap_or_default();
+        let decision = py.detach(|| verifier.verify_joint(token, &joint, &request));
         Ok(PyDecision { inner: decision })
     }
 
@@ -393,6 +403,22 @@ impl PyDecision {
     #[getter]
     fn matched_policy(&self) -> Option<(usize, String)> {
         self.inner.matched_policy.clone()
+    }
+
+    /// For a joint request: every principal's user, the acting one first
+    /// (`"?"` for a token that could not be read); `None` otherwise.
+    #[getter]
+    fn joint_users(&self) -> Option<Vec<String>> {
+        self.inner
+            .joint_users()
+            .map(|users| users.into_iter().map(str::to_owned).collect())
+    }
+
+    /// For a joint request: the position of the first principal whose
+    /// token refused (0 is the acting token), if any.
+    #[getter]
+    fn refused_by(&self) -> Option<usize> {
+        self.inner.joint.as_deref().and_then(|j| j.refused_by)
     }
 
     /// Seconds spent deciding.

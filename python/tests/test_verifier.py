@@ -133,3 +133,37 @@ def test_holder_proofs_checked_by_a_python_service(root, agent):
     assert missing.reason == "holder_proof_missing"
     with pytest.raises(agentcap.InvalidArgument):
         verifier.verify(text, "payments/charge", "write", http_request=received)
+
+
+def test_a_joint_request_is_allowed_only_if_every_principal_allows_it(root):
+    verifier = Verifier(root.public(), without_revocation=True)
+
+    def member(user, *rights):
+        grant = Grant(user, "channel-assistant")
+        for right in rights:
+            grant = grant.right(right, "read")
+        return grant.mint(root).to_base64()
+
+    cfo = member("cfo", "finance/budget/*", "finance/salaries/*")
+    ana = member("ana", "finance/budget/*", "finance/salaries/*")
+    bo = member("bo", "finance/budget/*")
+
+    budget = verifier.verify(cfo, "finance/budget/q3", "read", joint=[ana, bo])
+    assert budget.allowed
+    assert budget.joint_users == ["cfo", "ana", "bo"]
+    assert budget.refused_by is None
+
+    salaries = verifier.verify(cfo, "finance/salaries/q3", "read", joint=[ana, bo])
+    assert salaries.reason == "joint_denied"
+    assert salaries.refused_by == 2
+    assert "principal 2 (bo) refused" in salaries.explain()
+    assert verifier.verify(cfo, "finance/salaries/q3", "read", joint=[ana]).allowed
+
+    # Not a joint request: no principals listed.
+    alone = verifier.verify(cfo, "finance/salaries/q3", "read")
+    assert alone.allowed and alone.joint_users is None
+
+    # Another agent's token cannot be presented as a principal's.
+    elsewhere = Grant("eve", "other-agent").right("finance/budget/*", "read").mint(root)
+    mismatch = verifier.verify(cfo, "finance/budget/q3", "read", joint=[elsewhere.to_base64()])
+    assert mismatch.reason == "joint_denied" and mismatch.refused_by == 1
