@@ -382,5 +382,46 @@ fn budget(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(verify, benches, budget);
+/// A joint request for a channel of 20 (the acting token and 19 others, one
+/// grant each, all to the same agent): warm (every token cached) and cold
+/// (none: 20 signature verifications).
+fn joint(c: &mut Criterion) {
+    let root = KeyPair::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let state = revocation_state(dir.path());
+    let request = AccessRequest::new("finance/budget/q3", "read");
+    let members: Vec<String> = (0..20)
+        .map(|i| {
+            Grant::new(format!("member-{i}"), "channel-assistant")
+                .right("finance/budget/*", "read")
+                .mint(&root)
+                .unwrap()
+                .to_base64()
+                .unwrap()
+        })
+        .collect();
+    let (acting, others) = members.split_first().unwrap();
+    let mut group = c.benchmark_group("joint");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    for (name, cache_bytes) in [("warm/20", 64 << 20), ("cold/20", 1)] {
+        let verifier = Verifier::builder()
+            .root_key(None, root.public())
+            .revocation(Arc::clone(&state))
+            .cache_bytes(cache_bytes)
+            .build()
+            .unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let decision = verifier.verify_joint(acting, others, &request);
+                assert!(decision.allowed());
+                black_box(decision);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(verify, benches, budget, joint);
 criterion_main!(verify);
