@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use agentcap::Chain;
+
 use agentcap_verifier::{
     AccessRequest, AuditRecord, AuditSink, BearerToken, Decision, Reason, TokenExtractor,
     UnreadableToken, Verifier, joint_tokens,
@@ -194,13 +196,25 @@ fn verify_each(
     decisions
 }
 
-/// The principals of a joint decision, acting one first, for the
-/// upstream's identity headers; empty for a request for one principal.
-pub(crate) fn principals(decision: &Decision) -> Vec<String> {
-    decision
-        .joint_users()
-        .map(|users| users.into_iter().map(str::to_owned).collect())
-        .unwrap_or_default()
+/// Who an allowed request acts for, as the upstream is told: the chain,
+/// and every principal of a joint request (acting one first; empty for a
+/// request made for one principal).
+pub(crate) struct Identity<'a> {
+    pub(crate) chain: &'a Chain,
+    pub(crate) principals: Vec<String>,
+}
+
+impl<'a> Identity<'a> {
+    /// The identity of an allowed decision; `None` when it is refused (or,
+    /// impossibly, allowed without a chain).
+    pub(crate) fn of(decision: &'a Decision) -> Option<Self> {
+        let chain = decision.chain.as_deref().filter(|_| decision.allowed())?;
+        let principals = decision
+            .joint_users()
+            .map(|users| users.into_iter().map(str::to_owned).collect())
+            .unwrap_or_default();
+        Some(Identity { chain, principals })
+    }
 }
 
 /// Whether the decision refuses the token itself (HTTP 401), not the request.

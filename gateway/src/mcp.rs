@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use crate::decide::{At, Presented, principals, token_refused};
+use crate::decide::{At, Identity, Presented, token_refused};
 use crate::rest::{bad_gateway, read_body, with_proof};
 use crate::upstream::{full, relay};
 use crate::{BoxError, GatewayBody, Shared, metadata, sse};
@@ -37,22 +37,14 @@ pub(crate) async fn proxy(
         // A legacy GET stream or a DELETE of a session acts on nothing.
         let request = with_proof(AccessRequest::token_only(), &parts, None);
         let decision = shared.decider.decide(&presented, request, at).await;
-        let Some(chain) = decision.chain.clone().filter(|_| decision.allowed()) else {
+        let Some(identity) = Identity::of(&decision) else {
             return refusal(shared, &parts.headers, &decision, None);
         };
         let body = body.map_err(BoxError::from).boxed_unsync();
-        return match shared
+        let forwarded = shared
             .upstream
-            .forward(
-                parts,
-                body,
-                &chain,
-                &principals(&decision),
-                peer,
-                shared.forward_token,
-            )
-            .await
-        {
+            .forward(parts, body, &identity, peer, shared.forward_token);
+        return match forwarded.await {
             Ok(response) => relay(response),
             Err(error) => bad_gateway(&error),
         };
@@ -220,8 +212,7 @@ impl Call<'_> {
         decisions: Vec<Decision>,
         lists: Vec<(Value, ListKind)>,
     ) -> Response<GatewayBody> {
-        let joint = decisions.first().map(principals).unwrap_or_default();
-        let Some(chain) = decisions.into_iter().find_map(|d| d.chain) else {
+        let Some(identity) = decisions.iter().find_map(Identity::of) else {
             return refusal(
                 self.shared,
                 &self.parts.headers,
@@ -241,8 +232,7 @@ impl Call<'_> {
             .forward(
                 parts,
                 full(self.bytes),
-                &chain,
-                &joint,
+                &identity,
                 self.peer,
                 self.shared.forward_token,
             )

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::decide::{At, Presented, principals};
+use crate::decide::{At, Identity, Presented};
 use crate::upstream::{full, relay};
 use crate::{BoxError, GatewayBody, Shared, identity, metadata, origin_form};
 
@@ -44,22 +44,13 @@ pub(crate) async fn proxy(
     };
     let presented = Presented::from_parts(&parts);
     let decision = shared.decider.decide(&presented, request, at).await;
-    let Some(chain) = decision.chain.as_ref().filter(|_| decision.allowed()) else {
+    let Some(identity) = Identity::of(&decision) else {
         return refusal(shared, &parts.headers, &decision);
     };
-    let chain = chain.clone();
-    match shared
+    let forwarded = shared
         .upstream
-        .forward(
-            parts,
-            body,
-            &chain,
-            &principals(&decision),
-            peer,
-            shared.forward_token,
-        )
-        .await
-    {
+        .forward(parts, body, &identity, peer, shared.forward_token);
+    match forwarded.await {
         Ok(response) => relay(response),
         Err(error) => bad_gateway(&error),
     }

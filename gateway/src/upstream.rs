@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use agentcap::Chain;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONNECTION, HOST};
 use http::uri::{Authority, Scheme};
@@ -16,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::decide::Identity;
 use crate::{BoxError, GatewayBody, GatewayError, identity};
 
 /// How long connecting to the upstream may take.
@@ -85,8 +85,7 @@ impl Upstream {
         &self,
         mut parts: http::request::Parts,
         body: GatewayBody,
-        chain: &Chain,
-        principals: &[String],
+        identity: &Identity<'_>,
         peer: SocketAddr,
         forward_token: bool,
     ) -> Result<Response<Incoming>, BoxError> {
@@ -103,8 +102,8 @@ impl Upstream {
             headers.remove(AUTHORIZATION);
             headers.remove(agentcap_verifier::JOINT_HEADER);
         }
-        identity::set(headers, chain);
-        identity::set_principals(headers, principals);
+        identity::set(headers, identity.chain);
+        identity::set_principals(headers, &identity.principals);
         headers.insert(HOST, self.host.clone());
         forwarded_for(headers, peer, original_host);
         parts.uri = uri;
